@@ -1,0 +1,87 @@
+"""Task log file naming: Airflow 2.3+ and 3.x both write
+`dag_id=<dag>/run_id=<run>/task_id=<task>[/map_index=<n>]/attempt=<try>.log` under base_log_folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from mwaa_verify.environments.base import TaskLog
+
+_READ_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class TaskLogKey:
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int
+    try_number: int
+
+
+def parse_log_path(relative: str) -> TaskLogKey | None:
+    """The task attempt a log file belongs to, or None for files that are not task logs."""
+    parts = Path(relative).parts
+    fields: dict[str, str] = {}
+    for part in parts[:-1]:
+        name, sep, value = part.partition("=")
+        if not sep:
+            return None
+        fields[name] = value
+    last = parts[-1] if parts else ""
+    if not (last.startswith("attempt=") and last.endswith(".log")):
+        return None
+    if not {"dag_id", "run_id", "task_id"} <= fields.keys():
+        return None
+    try:
+        try_number = int(last[len("attempt=") : -len(".log")])
+        map_index = int(fields.get("map_index", "-1"))
+    except ValueError:
+        return None
+    return TaskLogKey(fields["dag_id"], fields["run_id"], fields["task_id"], map_index, try_number)
+
+
+def task_log_files(base_log_folder: Path, since: datetime | None = None) -> Iterator[TaskLog]:
+    """Every task log under a folder, in path order, with size, line count and sha256 of its content."""
+    if not base_log_folder.is_dir():
+        return
+    cutoff = since.timestamp() if since is not None else None
+    for directory, subdirectories, files in os.walk(base_log_folder):
+        subdirectories.sort()
+        for file_name in sorted(files):
+            path = Path(directory) / file_name
+            relative = path.relative_to(base_log_folder).as_posix()
+            key = parse_log_path(relative)
+            if key is None:
+                continue
+            if cutoff is not None and path.stat().st_mtime < cutoff:
+                continue
+            size, lines, digest = _digest(path)
+            yield TaskLog(
+                dag_id=key.dag_id,
+                run_id=key.run_id,
+                task_id=key.task_id,
+                map_index=key.map_index,
+                try_number=key.try_number,
+                name=relative,
+                size=size,
+                sha256=digest,
+                lines=lines,
+            )
+
+
+def _digest(path: Path) -> tuple[int, int, str]:
+    sha = hashlib.sha256()
+    size = lines = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(_READ_CHUNK):
+            sha.update(chunk)
+            size += len(chunk)
+            lines += chunk.count(b"\n")
+    return size, lines, sha.hexdigest()

@@ -1,0 +1,33 @@
+"""One Environment per configured kind, behind the interface in base.py."""
+
+from __future__ import annotations
+
+from mwaa_verify.config import (
+    Config,
+    ContainerConfig,
+    EnvironmentConfig,
+    EphemeralConfig,
+    LocalConfig,
+    MwaaConfig,
+)
+from mwaa_verify.environments.base import Environment
+from mwaa_verify.errors import EnvironmentStartError
+
+
+def open_environment(environment: EnvironmentConfig, config: Config) -> Environment:
+    """Build the environment a config entry describes; use the result as a context manager."""
+    match environment:
+        case LocalConfig():
+            from mwaa_verify.environments.local import LocalEnvironment
+
+            return LocalEnvironment(environment)
+        case EphemeralConfig():
+            from mwaa_verify.environments.ephemeral import EphemeralEnvironment
+
+            return EphemeralEnvironment(environment, config.cache_dir)
+        case ContainerConfig() | MwaaConfig():
+            raise EnvironmentStartError(
+                f"environment {environment.name!r}: kind {environment.kind!r} is configured correctly but "
+                f"this release of mwaa-verify cannot open it yet; use kind 'local' or 'ephemeral' for now"
+            )
+    raise TypeError(f"not an environment config: {environment!r}")

@@ -1,0 +1,177 @@
+"""The one small interface every suite talks to, and the values it returns.
+
+A suite never knows which kind of environment it has: it asks for info, a DAG report, metadata rows, task
+logs and the execution role, and every kind answers the same way.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+
+@dataclass(frozen=True)
+class EnvironmentInfo:
+    name: str
+    kind: str
+    airflow_version: str
+    python_version: str
+    config_options: Mapping[str, str] = field(default_factory=dict)
+    requirements: tuple[str, ...] = ()
+    plugins: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DagShape:
+    """What a DAG is, as far as a migration must keep it: its tasks, their wiring and its schedule."""
+
+    dag_id: str
+    fileloc: str
+    task_ids: tuple[str, ...]
+    edges: tuple[tuple[str, str], ...]
+    operators: Mapping[str, str]
+    retries: Mapping[str, int]
+    schedule: Mapping[str, Any]
+    tags: tuple[str, ...]
+    catchup: bool
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> DagShape:
+        return cls(
+            dag_id=data["dag_id"],
+            fileloc=data["fileloc"],
+            task_ids=tuple(data["task_ids"]),
+            edges=tuple((upstream, downstream) for upstream, downstream in data["edges"]),
+            operators=dict(data["operators"]),
+            retries=dict(data["retries"]),
+            schedule=dict(data["schedule"]),
+            tags=tuple(data["tags"]),
+            catchup=bool(data["catchup"]),
+        )
+
+
+@dataclass(frozen=True)
+class FileReport:
+    """How one DAG file parsed: relative path, the DAGs it defined, the error text if it failed."""
+
+    path: str
+    dag_ids: tuple[str, ...]
+    import_error: str | None
+    warnings: tuple[str, ...]
+    parse_seconds: float
+
+    @property
+    def error_summary(self) -> str | None:
+        """The last line of Airflow's traceback: the exception a user recognises."""
+        if not self.import_error:
+            return None
+        lines = [line for line in self.import_error.strip().splitlines() if line.strip()]
+        return lines[-1].strip() if lines else self.import_error
+
+
+@dataclass(frozen=True)
+class DagReport:
+    airflow_version: str
+    python_version: str
+    dagbag_import_timeout: float
+    files: tuple[FileReport, ...]
+    dags: Mapping[str, DagShape]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> DagReport:
+        files = tuple(
+            FileReport(
+                path=item["path"],
+                dag_ids=tuple(item["dag_ids"]),
+                import_error=item["import_error"],
+                warnings=tuple(item["warnings"]),
+                parse_seconds=float(item["parse_seconds"]),
+            )
+            for item in data["files"]
+        )
+        dags = {dag_id: DagShape.from_json(shape) for dag_id, shape in data["dags"].items()}
+        return cls(
+            airflow_version=data["airflow_version"],
+            python_version=data["python_version"],
+            dagbag_import_timeout=float(data["dagbag_import_timeout"]),
+            files=files,
+            dags=dags,
+        )
+
+    @property
+    def import_errors(self) -> dict[str, str]:
+        return {item.path: item.import_error for item in self.files if item.import_error}
+
+    def file(self, path: str) -> FileReport:
+        for item in self.files:
+            if item.path == path:
+                return item
+        raise KeyError(path)
+
+
+@dataclass(frozen=True)
+class TaskLog:
+    """One task attempt's log: its natural key, where it lives, and a digest of its content."""
+
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int
+    try_number: int
+    name: str
+    size: int
+    sha256: str
+    lines: int
+
+
+@dataclass(frozen=True)
+class ExecutionRole:
+    """The IAM policies that govern what an environment may do."""
+
+    name: str
+    policies: tuple[Mapping[str, Any], ...]
+    permissions_boundary: Mapping[str, Any] | None = None
+
+
+class Environment(abc.ABC):
+    """An Airflow deployment that suites can inspect. Use it as a context manager: it cleans up after itself."""
+
+    name: str
+    kind: str
+
+    def __enter__(self) -> Environment:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def start(self) -> None:  # noqa: B027  (most kinds have nothing to start)
+        """Provision or connect. Idempotent."""
+
+    def close(self) -> None:  # noqa: B027
+        """Release everything start() acquired. Idempotent; safe after a failed start."""
+
+    @abc.abstractmethod
+    def info(self) -> EnvironmentInfo: ...
+
+    @abc.abstractmethod
+    def dag_report(self) -> DagReport: ...
+
+    @abc.abstractmethod
+    def tables(self) -> list[str]: ...
+
+    @abc.abstractmethod
+    def rows(self, table: str, since: datetime | None = None) -> Iterator[dict[str, Any]]: ...
+
+    @abc.abstractmethod
+    def task_logs(self, since: datetime | None = None) -> Iterator[TaskLog]: ...
+
+    @abc.abstractmethod
+    def execution_role(self) -> ExecutionRole | None: ...

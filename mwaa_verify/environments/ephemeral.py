@@ -1,0 +1,148 @@
+"""The embedded default: an Airflow X.Y.Z the tool provisions itself, without Docker.
+
+A cached virtualenv with that Airflow, a throwaway PostgreSQL cluster, `airflow db migrate`, and a DAGs
+folder of its own (a copy, so the user's files are never touched). Everything it started is stopped and
+everything it created is removed when it closes, also after a failure, Ctrl-C or SIGTERM; a `workdir` in
+the config keeps the files (DAGs, logs, database files) for inspection, but never a running server.
+"""
+
+from __future__ import annotations
+
+import atexit
+import base64
+import os
+import shutil
+import tempfile
+from datetime import date
+from pathlib import Path
+
+from mwaa_verify import progress
+from mwaa_verify.airflow.versions import AirflowVersion
+from mwaa_verify.config import EphemeralConfig
+from mwaa_verify.environments.local import HostAirflow
+from mwaa_verify.environments.postgres import PostgresCluster
+from mwaa_verify.environments.virtualenv import ensure_virtualenv
+
+MIGRATE_TIMEOUT_SECONDS = 900
+RUN_TIMEOUT_SECONDS = 900
+
+_open_environments: set[EphemeralEnvironment] = set()
+
+
+@atexit.register
+def _close_leftovers() -> None:
+    """Last line of defence: an interpreter that exits with environments open still stops their servers."""
+    for environment in list(_open_environments):
+        environment.close()
+
+
+class EphemeralEnvironment(HostAirflow):
+    def __init__(self, config: EphemeralConfig, cache_dir: Path) -> None:
+        self.config = config
+        self.version = AirflowVersion.parse(config.airflow_version)
+        self.cache_dir = cache_dir
+        self.workdir: Path | None = None
+        self.cluster: PostgresCluster | None = None
+        self._keep_files = config.workdir is not None
+        super().__init__(
+            name=config.name,
+            kind="ephemeral",
+            python=Path(),
+            sql_alchemy_conn="",
+            dags_folder=Path(),
+            base_log_folder=None,
+            airflow_home=None,
+            policy_file=config.policy_file,
+        )
+
+    @property
+    def started(self) -> bool:
+        return self.cluster is not None
+
+    def start(self) -> None:
+        if self.started:
+            return
+        _open_environments.add(self)
+        try:
+            self._provision()
+        except BaseException:
+            self.close()
+            raise
+
+    def _provision(self) -> None:
+        self.python = ensure_virtualenv(
+            self.cache_dir, self.version, self.config.python_version, self.config.requirements
+        )
+        self.workdir = self._make_workdir()
+        self.airflow_home = self.workdir / "home"
+        self.dags_folder = self.workdir / "dags"
+        self.base_log_folder = self.workdir / "logs"
+        for folder in (self.airflow_home, self.base_log_folder, self.workdir / "tmp"):
+            folder.mkdir(parents=True, exist_ok=True)
+        if self.config.dags_folder is not None:
+            shutil.copytree(
+                self.config.dags_folder, self.dags_folder, ignore=shutil.ignore_patterns("__pycache__")
+            )
+        else:
+            self.dags_folder.mkdir()
+        with progress.step(f"{self.name}: starting a throwaway PostgreSQL"):
+            self.cluster = PostgresCluster(parent_dir=self.workdir, keep_files=self._keep_files)
+            self.cluster.start()
+        self.sql_alchemy_conn = self.cluster.url
+        self.env_overrides = self._airflow_options()
+        with progress.step(f"{self.name}: airflow db migrate (Airflow {self.version})"):
+            self.airflow("db", "migrate", timeout=MIGRATE_TIMEOUT_SECONDS)
+
+    def _make_workdir(self) -> Path:
+        if self.config.workdir is not None:
+            workdir = self.config.workdir
+            if workdir.exists():
+                shutil.rmtree(workdir)
+            workdir.mkdir(parents=True)
+            return workdir
+        workdir = Path(tempfile.mkdtemp(prefix=f"mwaa-verify-{self.name}-"))
+        # traversable (not listable) by others: the PostgreSQL server may run as the postgres user
+        workdir.chmod(0o711)
+        return workdir
+
+    def _airflow_options(self) -> dict[str, str]:
+        assert self.workdir is not None
+        options = {
+            # each environment encrypts its own secrets, as two real deployments do
+            "AIRFLOW__CORE__FERNET_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            # the default of 32 forks 32 workers: far too many for a verification host
+            "AIRFLOW__CORE__PARALLELISM": "2",
+            "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "30",
+            "AIRFLOW__WEBSERVER__SECRET_KEY": base64.urlsafe_b64encode(os.urandom(24)).decode(),
+            "AIRFLOW__API_AUTH__JWT_SECRET": base64.urlsafe_b64encode(os.urandom(64)).decode(),
+            "TMPDIR": str(self.workdir / "tmp"),
+        }
+        for key, value in self.config.airflow_config.items():
+            section, option = key.split(".")
+            options[f"AIRFLOW__{section.upper()}__{option.upper()}"] = value
+        return options
+
+    def run_dag(self, dag_id: str, start: date, end: date | None = None) -> bool:
+        """Run a DAG for the scheduled dates in [start, end]; True if every run succeeded.
+
+        2.x backfills through its executor, which writes per-attempt task log files. 3.x runs `dags test`
+        for `start`, which records the run and its task instances in the metadata database.
+        """
+        if self.version.is_airflow3:
+            args: tuple[str, ...] = ("dags", "test", dag_id, start.isoformat())
+        else:
+            last = (end or start).isoformat()
+            args = ("dags", "backfill", dag_id, "--start-date", start.isoformat(), "--end-date", last, "-y")
+        completed = self.airflow(*args, timeout=RUN_TIMEOUT_SECONDS, check=False)
+        return completed.returncode == 0
+
+    def close(self) -> None:
+        super().close()
+        if self.cluster is not None:
+            self.cluster.stop()
+            self.cluster = None
+        if self.workdir is not None and not self._keep_files:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            self.workdir = None
+        _open_environments.discard(self)

@@ -1,0 +1,215 @@
+"""An Airflow installed on this host: its interpreter, metadata database, DAGs folder and log folder.
+
+`HostAirflow` answers the Environment interface for any Airflow whose files and database this process can
+reach; `LocalEnvironment` is one that the user already runs, and the ephemeral kind is one the tool
+provisions and then reaches the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from mwaa_verify.airflow import log_paths
+from mwaa_verify.config import LocalConfig
+from mwaa_verify.environments.base import (
+    DagReport,
+    Environment,
+    EnvironmentInfo,
+    ExecutionRole,
+    TaskLog,
+)
+from mwaa_verify.environments.metadata_db import MetadataDatabase
+from mwaa_verify.errors import ConfigError, ProbeError
+
+PROBES = Path(__file__).resolve().parent.parent / "airflow" / "probes"
+# A whole DAG folder parse: generous, since each file also has Airflow's own dagbag_import_timeout.
+PROBE_TIMEOUT_SECONDS = 1800
+INFO_TIMEOUT_SECONDS = 300
+_STDERR_TAIL_LINES = 30
+
+
+class HostAirflow(Environment):
+    """Shared behaviour of every kind whose Airflow runs as processes on this host."""
+
+    def __init__(
+        self,
+        name: str,
+        kind: str,
+        python: Path,
+        sql_alchemy_conn: str,
+        dags_folder: Path,
+        base_log_folder: Path | None,
+        airflow_home: Path | None,
+        policy_file: Path | None,
+    ) -> None:
+        self.name = name
+        self.kind = kind
+        self.python = python
+        self.sql_alchemy_conn = sql_alchemy_conn
+        self.dags_folder = dags_folder
+        self.base_log_folder = base_log_folder
+        self.airflow_home = airflow_home
+        self.policy_file = policy_file
+        # Airflow options (as AIRFLOW__SECTION__OPTION variables) every process of this environment gets
+        self.env_overrides: dict[str, str] = {}
+        self._metadata: MetadataDatabase | None = None
+        self._info: EnvironmentInfo | None = None
+
+    # -- processes in the environment's own interpreter ---------------------------------------------
+
+    def process_env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Environment variables for any process that runs this Airflow."""
+        env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")}
+        # executors spawn `airflow ...` through PATH, so the environment's bin directory comes first
+        env["PATH"] = f"{self.python.parent}{os.pathsep}{os.environ.get('PATH', '')}"
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = self.sql_alchemy_conn
+        env["AIRFLOW__CORE__DAGS_FOLDER"] = str(self.dags_folder)
+        env["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        if self.base_log_folder is not None:
+            env["AIRFLOW__LOGGING__BASE_LOG_FOLDER"] = str(self.base_log_folder)
+        if self.airflow_home is not None:
+            env["AIRFLOW_HOME"] = str(self.airflow_home)
+        env.update(self.env_overrides)
+        env.update(extra or {})
+        return env
+
+    def run(
+        self,
+        args: Sequence[str],
+        timeout: float,
+        what: str,
+        extra_env: Mapping[str, str] | None = None,
+        check: bool = True,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the environment's interpreter; failure is a ProbeError naming `what` with Airflow's own output."""
+        with tempfile.TemporaryDirectory(prefix="mwaa-verify-home-") as scratch_home:
+            extra = dict(extra_env or {})
+            if self.airflow_home is None:
+                # never let Airflow create ~/airflow behind the user's back
+                extra.setdefault("AIRFLOW_HOME", scratch_home)
+            try:
+                completed = subprocess.run(
+                    [str(self.python), *args],
+                    env=self.process_env(extra),
+                    capture_output=True,
+                    text=True,
+                    timeout=timeout,
+                    stdin=subprocess.DEVNULL,
+                )
+            except FileNotFoundError:
+                raise ConfigError(
+                    f"environment {self.name!r}: python {self.python} does not exist; point 'python' at the "
+                    f"interpreter of the Airflow installation"
+                ) from None
+            except subprocess.TimeoutExpired:
+                raise ProbeError(f"environment {self.name!r}: {what} took longer than {timeout:.0f} s") from None
+        if check and completed.returncode != 0:
+            raise ProbeError(
+                f"environment {self.name!r}: {what} failed (exit {completed.returncode}) in {self.python}:\n"
+                f"{_tail(completed.stderr or completed.stdout)}"
+            )
+        return completed
+
+    def airflow(
+        self, *args: str, timeout: float = 600, what: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """Run an `airflow` CLI command in this environment."""
+        return self.run(["-m", "airflow", *args], timeout, what or f"`airflow {' '.join(args)}`", check=check)
+
+    def _probe(self, script: str, args: Sequence[str], timeout: float, what: str) -> dict[str, Any]:
+        with tempfile.TemporaryDirectory(prefix="mwaa-verify-probe-") as scratch:
+            out = Path(scratch) / "report.json"
+            self.run([str(PROBES / script), *args, "--out", str(out)], timeout, what)
+            try:
+                return json.loads(out.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as exc:
+                raise ProbeError(f"environment {self.name!r}: {what} wrote no readable report ({exc})") from None
+
+    # -- the Environment interface -------------------------------------------------------------------
+
+    def info(self) -> EnvironmentInfo:
+        if self._info is None:
+            data = self._probe("env_probe.py", [], INFO_TIMEOUT_SECONDS, "describing the Airflow installation")
+            self._info = EnvironmentInfo(
+                name=self.name,
+                kind=self.kind,
+                airflow_version=data["airflow_version"],
+                python_version=data["python_version"],
+                config_options=data["config_options"],
+                requirements=tuple(data["requirements"]),
+                plugins=tuple(data["plugins"]),
+            )
+        return self._info
+
+    def dag_report(self) -> DagReport:
+        data = self._probe(
+            "dag_probe.py",
+            ["--dags-folder", str(self.dags_folder)],
+            PROBE_TIMEOUT_SECONDS,
+            f"parsing the DAGs in {self.dags_folder}",
+        )
+        return DagReport.from_json(data)
+
+    @property
+    def metadata(self) -> MetadataDatabase:
+        if self._metadata is None:
+            self._metadata = MetadataDatabase(self.sql_alchemy_conn)
+        return self._metadata
+
+    def tables(self) -> list[str]:
+        return self.metadata.tables()
+
+    def rows(self, table: str, since: datetime | None = None) -> Iterator[dict[str, Any]]:
+        return self.metadata.rows(table, since)
+
+    def task_logs(self, since: datetime | None = None) -> Iterator[TaskLog]:
+        if self.base_log_folder is None:
+            return iter(())
+        return log_paths.task_log_files(self.base_log_folder, since)
+
+    def execution_role(self) -> ExecutionRole | None:
+        if self.policy_file is None:
+            return None
+        try:
+            document = json.loads(self.policy_file.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(
+                f"environment {self.name!r}: policy_file {self.policy_file} is not a readable JSON policy "
+                f"({exc}); fix the file or remove policy_file"
+            ) from None
+        policies = tuple(document) if isinstance(document, list) else (document,)
+        return ExecutionRole(name=self.policy_file.name, policies=policies)
+
+    def close(self) -> None:
+        if self._metadata is not None:
+            self._metadata.close()
+            self._metadata = None
+
+
+class LocalEnvironment(HostAirflow):
+    """A self-managed Airflow the user already runs on this host. Only ever read."""
+
+    def __init__(self, config: LocalConfig) -> None:
+        super().__init__(
+            name=config.name,
+            kind="local",
+            python=config.python,
+            sql_alchemy_conn=config.sql_alchemy_conn,
+            dags_folder=config.dags_folder,
+            base_log_folder=config.base_log_folder,
+            airflow_home=config.airflow_home,
+            policy_file=config.policy_file,
+        )
+
+
+def _tail(text: str) -> str:
+    lines = (text or "").rstrip().splitlines()
+    return "\n".join(lines[-_STDERR_TAIL_LINES:]) or "(no output)"

@@ -1,0 +1,129 @@
+"""Read-only, streaming access to an Airflow metadata database.
+
+Rows come back in natural-key order, fetched through a server-side cursor in chunks, so reading a table of
+millions of task instances takes constant memory. Every read runs in a read-only transaction: the source
+environment is only ever read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from mwaa_verify.airflow import tables as airflow_tables
+from mwaa_verify.errors import MetadataError
+
+DEFAULT_CHUNK_SIZE = 5000
+
+
+class MetadataDatabase:
+    def __init__(self, url: str, chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
+        self.url = url
+        self.chunk_size = chunk_size
+        self._engine: Engine | None = None
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = _create_engine(self.url)
+        return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    def tables(self) -> list[str]:
+        with self._read_only() as connection:
+            return sorted(sa.inspect(connection).get_table_names())
+
+    def rows(self, table: str, since: datetime | None = None) -> Iterator[dict[str, Any]]:
+        with self._read_only() as connection:
+            selected = self._table(connection, table)
+            columns = [column.name for column in selected.columns]
+            primary_key = [column.name for column in selected.primary_key.columns] or columns
+            query = sa.select(selected).order_by(
+                *(selected.c[name] for name in airflow_tables.order_columns(table, columns, primary_key))
+            )
+            if since is not None:
+                query = self._window(connection, query, selected, table, since)
+            result = connection.execution_options(stream_results=True, yield_per=self.chunk_size).execute(query)
+            for partition in result.mappings().partitions(self.chunk_size):
+                for row in partition:
+                    yield dict(row)
+
+    def count(self, table: str) -> int:
+        with self._read_only() as connection:
+            selected = self._table(connection, table)
+            return connection.execute(sa.select(sa.func.count()).select_from(selected)).scalar_one()
+
+    def _table(self, connection: sa.Connection, table: str) -> sa.Table:
+        try:
+            return sa.Table(table, sa.MetaData(), autoload_with=connection)
+        except sa.exc.NoSuchTableError:
+            raise MetadataError(
+                f"table {table!r} does not exist in {_safe_url(self.url)}; "
+                f"this Airflow version has: {', '.join(sa.inspect(connection).get_table_names())}"
+            ) from None
+
+    def _window(
+        self, connection: sa.Connection, query: sa.Select, selected: sa.Table, table: str, since: datetime
+    ) -> sa.Select:
+        if table == "dag_run":
+            column = airflow_tables.dag_run_date_column(list(selected.c.keys()))
+            return query.where(selected.c[column] >= since)
+        if table in airflow_tables.RUN_SCOPED and {"dag_id", "run_id"} <= set(selected.c.keys()):
+            dag_run = self._table(connection, "dag_run")
+            column = airflow_tables.dag_run_date_column(list(dag_run.c.keys()))
+            runs = sa.select(dag_run.c.dag_id, dag_run.c.run_id).where(dag_run.c[column] >= since)
+            return query.where(sa.tuple_(selected.c.dag_id, selected.c.run_id).in_(runs))
+        if table in airflow_tables.TIME_COLUMNS:
+            return query.where(selected.c[airflow_tables.TIME_COLUMNS[table]] >= since)
+        return query
+
+    def _read_only(self) -> sa.Connection:
+        try:
+            connection = self.engine.connect()
+        except SQLAlchemyError as exc:
+            raise MetadataError(
+                f"cannot connect to metadata database {_safe_url(self.url)}: {_first_line(exc)}; "
+                f"check sql_alchemy_conn and that the database is running"
+            ) from None
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        return connection
+
+
+def _create_engine(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise MetadataError(
+            f"sql_alchemy_conn {url!r} is not a database URL; write it as postgresql+psycopg2://user@host:port/db"
+        ) from None
+    if parsed.drivername in {"postgresql+asyncpg", "postgresql+psycopg"}:
+        # Airflow 3 may be configured with an async driver; read with the synchronous one we ship.
+        parsed = parsed.set(drivername="postgresql+psycopg2")
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        # read-only by construction: SQLite's own URI mode
+        return sa.create_engine(
+            f"sqlite:///file:{parsed.database}?mode=ro&uri=true", poolclass=sa.pool.NullPool
+        )
+    return sa.create_engine(parsed, poolclass=sa.pool.NullPool)
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password: it goes into messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable URL>"
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

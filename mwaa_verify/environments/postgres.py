@@ -1,0 +1,188 @@
+"""A throwaway PostgreSQL cluster on 127.0.0.1, from the server binaries on this host.
+
+initdb refuses to run as root, so when this process is root the cluster belongs to the `postgres` OS user
+and every server command runs through runuser. The server gets its own session, so a Ctrl-C in the
+terminal reaches us (and our cleanup) rather than killing it behind our back.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+import psycopg2
+
+from mwaa_verify.errors import EnvironmentStartError
+
+_SERVER_BINARIES = ("initdb", "pg_ctl")
+_PG_SEARCH_DIRS = ("/usr/lib/postgresql",)
+
+
+def find_server_binaries() -> Path:
+    """Directory holding initdb and pg_ctl: PATH first, then Debian's versioned layout."""
+    found = shutil.which("initdb")
+    if found and shutil.which("pg_ctl"):
+        return Path(found).resolve().parent
+    for root in _PG_SEARCH_DIRS:
+        for candidate in sorted(Path(root).glob("*/bin"), reverse=True):
+            if all((candidate / name).exists() for name in _SERVER_BINARIES):
+                return candidate
+    raise EnvironmentStartError(
+        "PostgreSQL server binaries (initdb, pg_ctl) were not found on PATH or under /usr/lib/postgresql; "
+        "install them (Debian: apt-get install postgresql) or put their directory on PATH"
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class PostgresCluster:
+    """`with PostgresCluster() as pg: pg.url` gives a fresh database `airflow`, removed afterwards."""
+
+    def __init__(self, parent_dir: Path | None = None, database: str = "airflow", keep_files: bool = False):
+        self.database = database
+        self.keep_files = keep_files
+        self._parent_dir = parent_dir
+        self.root: Path | None = None
+        self.port: int | None = None
+        self._as_postgres_user = os.geteuid() == 0
+        self._bin: Path | None = None
+
+    @property
+    def data_dir(self) -> Path:
+        assert self.root is not None
+        return self.root / "data"
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/{self.database}"
+
+    def __enter__(self) -> PostgresCluster:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self._bin = find_server_binaries()
+        if self._parent_dir is not None:
+            self._parent_dir.mkdir(parents=True, exist_ok=True)
+        # world-traversable parent, since the server may run as another OS user
+        self.root = Path(tempfile.mkdtemp(prefix="pg-", dir=self._parent_dir))
+        os.chmod(self.root, 0o755)
+        (self.root / "sock").mkdir()
+        if self._as_postgres_user:
+            _ensure_traversable(self.root)
+            shutil.chown(self.root, "postgres", "postgres")
+            shutil.chown(self.root / "sock", "postgres", "postgres")
+        try:
+            self._server(
+                "initdb", "-D", str(self.data_dir), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"
+            )
+            self.port = free_port()
+            options = (
+                f"-p {self.port} -k {self.root / 'sock'} -c listen_addresses=127.0.0.1 "
+                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+            )
+            self._server(
+                "pg_ctl", "-D", str(self.data_dir), "-l", str(self.root / "server.log"), "-w", "-o", options, "start"
+            )
+            self._create_database()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Stop the server and remove its files. Safe to call twice and after a failed start."""
+        if self.root is None:
+            return
+        pid = self.postmaster_pid()
+        if pid is not None:
+            try:
+                self._server("pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "-t", "30", "stop")
+            except EnvironmentStartError:
+                os.kill(pid, signal.SIGKILL)
+            _wait_gone(pid)
+        if not self.keep_files:
+            shutil.rmtree(self.root, ignore_errors=True)
+            self.root = None
+
+    def postmaster_pid(self) -> int | None:
+        """The running server's pid, or None when it is not running."""
+        if self.root is None:
+            return None
+        pid_file = self.data_dir / "postmaster.pid"
+        try:
+            pid = int(pid_file.read_text().splitlines()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        return pid
+
+    def _server(self, binary: str, *args: str) -> None:
+        assert self._bin is not None
+        command = [str(self._bin / binary), *args]
+        if self._as_postgres_user:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        completed = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            cwd=self.root,
+            start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            timeout=120,
+        )
+        if completed.returncode != 0:
+            log = self.root / "server.log" if self.root else None
+            log_tail = log.read_text(errors="replace")[-2000:] if log and log.exists() else ""
+            raise EnvironmentStartError(
+                f"PostgreSQL {binary} failed (exit {completed.returncode}): "
+                f"{(completed.stderr or completed.stdout).strip()[-2000:]}\n{log_tail}".rstrip()
+            )
+
+    def _create_database(self) -> None:
+        connection = psycopg2.connect(host="127.0.0.1", port=self.port, user="postgres", dbname="postgres")
+        try:
+            connection.autocommit = True
+            with connection.cursor() as cursor:
+                cursor.execute(f'CREATE DATABASE "{self.database}"')
+        finally:
+            connection.close()
+
+
+def _ensure_traversable(path: Path) -> None:
+    """The postgres user must be able to reach the cluster directory through every parent."""
+    for parent in path.parents:
+        mode = parent.stat().st_mode
+        if not mode & 0o001:
+            raise EnvironmentStartError(
+                f"PostgreSQL runs as user 'postgres' (initdb refuses root) and cannot enter {parent}; "
+                f"put the environment's workdir under a world-traversable directory such as /tmp"
+            )
+
+
+def _wait_gone(pid: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)

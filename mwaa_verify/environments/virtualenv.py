@@ -1,0 +1,116 @@
+"""Cached virtualenvs holding one Airflow version each.
+
+A virtualenv is built once per (Airflow version, Python version, requirements) and reused: the first start
+takes a minute, later ones none. It is built in place under a file lock (so parallel test workers wait for
+one another) and counts as ready only once a marker is written after `airflow version` answered, so an
+interrupted build is noticed and redone rather than half-used.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from mwaa_verify import progress
+from mwaa_verify.airflow.versions import AirflowVersion
+from mwaa_verify.errors import EnvironmentStartError
+
+READY_MARKER = ".mwaa-verify-ready.json"
+INSTALL_TIMEOUT_SECONDS = 1800
+
+
+def virtualenv_dir(cache_dir: Path, version: AirflowVersion, python_version: str, extra: tuple[str, ...]) -> Path:
+    requirements = (*version.requirements(), *sorted(extra))
+    digest = hashlib.sha256("\n".join(requirements).encode()).hexdigest()[:10]
+    return cache_dir / "venvs" / f"airflow-{version}-py{python_version}-{digest}"
+
+
+def current_python_version() -> str:
+    return f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def ensure_virtualenv(
+    cache_dir: Path, version: AirflowVersion, python_version: str | None = None, extra: tuple[str, ...] = ()
+) -> Path:
+    """Return the python of a ready virtualenv with this Airflow, building it if needed."""
+    python_version = python_version or current_python_version()
+    venv = virtualenv_dir(cache_dir, version, python_version, extra)
+    python = venv / "bin" / "python"
+    if (venv / READY_MARKER).exists():
+        return python
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    with _lock(venv.with_name(venv.name + ".lock")):
+        if (venv / READY_MARKER).exists():  # another process built it while we waited
+            return python
+        if venv.exists():
+            progress.say(f"removing incomplete virtualenv {venv}")
+            shutil.rmtree(venv)
+        requirements = [*version.requirements(), *extra]
+        with progress.step(f"installing Airflow {version} for Python {python_version} into {venv} (once)"):
+            try:
+                _create(venv, python_version, requirements)
+                reported = _installed_version(python)
+            except BaseException:
+                shutil.rmtree(venv, ignore_errors=True)
+                raise
+        if reported != str(version):
+            shutil.rmtree(venv, ignore_errors=True)
+            raise EnvironmentStartError(f"asked for Airflow {version}, but the virtualenv reports {reported}")
+        (venv / READY_MARKER).write_text(json.dumps({"airflow": reported, "requirements": requirements}))
+    return python
+
+
+def _create(venv: Path, python_version: str, requirements: list[str]) -> None:
+    uv = shutil.which("uv")
+    if uv:
+        _run([uv, "venv", "--quiet", "--python", python_version, str(venv)], "creating the virtualenv")
+        _run(
+            [uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), *requirements],
+            f"installing {' '.join(requirements)}",
+        )
+        return
+    if python_version != current_python_version():
+        raise EnvironmentStartError(
+            f"Python {python_version} was asked for, but without uv only this interpreter "
+            f"({current_python_version()}) can create virtualenvs; install uv (pip install uv) or drop python_version"
+        )
+    _run([sys.executable, "-m", "venv", str(venv)], "creating the virtualenv")
+    _run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *requirements],
+        f"installing {' '.join(requirements)}",
+    )
+
+
+def _installed_version(python: Path) -> str:
+    completed = _run([str(python), "-c", "import airflow; print(airflow.__version__)"], "importing airflow")
+    return completed.stdout.strip().splitlines()[-1]
+
+
+def _run(command: list[str], what: str) -> subprocess.CompletedProcess[str]:
+    completed = subprocess.run(
+        command, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_SECONDS, stdin=subprocess.DEVNULL
+    )
+    if completed.returncode != 0:
+        output = (completed.stderr or completed.stdout).strip()
+        raise EnvironmentStartError(
+            f"{what} failed (exit {completed.returncode}):\n{output[-3000:]}\n"
+            f"Check that the package index is reachable and the version exists (pip index versions apache-airflow)."
+        )
+    return completed
+
+
+@contextmanager
+def _lock(path: Path) -> Iterator[None]:
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -1,0 +1,28 @@
+"""Exceptions a user can act on: each names the thing that is wrong and how to fix it.
+
+The CLI and the pytest plugin print these as one message, never as a traceback.
+"""
+
+
+class MwaaVerifyError(Exception):
+    """Base of every error that carries a message meant for the user."""
+
+
+class ConfigError(MwaaVerifyError):
+    """The configuration file is missing, unreadable or invalid."""
+
+
+class UnknownEnvironmentError(ConfigError):
+    """An environment name that the configuration does not define."""
+
+
+class EnvironmentStartError(MwaaVerifyError):
+    """An environment could not be provisioned or reached."""
+
+
+class ProbeError(MwaaVerifyError):
+    """The DAG probe could not run inside an environment's interpreter."""
+
+
+class MetadataError(MwaaVerifyError):
+    """A metadata table could not be read."""

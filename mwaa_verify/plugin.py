@@ -1,0 +1,135 @@
+"""pytest hooks only: the --source/--target/--mwaa-config/--since options, markers, and environment fixtures.
+
+Bad input (an unknown environment, a malformed config, a suite run without the environment it needs) stops
+the run with one usage message that names the problem and the fix. Importing this module stays cheap:
+it is loaded into every pytest session of a Python that has mwaa-verify installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from mwaa_verify.config import Config, load_config
+from mwaa_verify.environments.base import Environment
+from mwaa_verify.errors import MwaaVerifyError
+
+ENVIRONMENT_OPTIONS = {"source_env": "source", "target_env": "target"}
+_CONFIG_KEY = pytest.StashKey[Config]()
+_OPEN_KEY = pytest.StashKey[dict[str, Environment]]()
+
+
+def _positive_days(text: str) -> int:
+    try:
+        days = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--since takes a whole number of days, got {text!r}") from None
+    if days <= 0:
+        raise argparse.ArgumentTypeError(f"--since takes a positive number of days, got {days}")
+    return days
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("mwaa-verify", "mwaa-verify: verify an Airflow / MWAA migration")
+    group.addoption("--source", metavar="NAME", help="environment migrated from (a name in mwaa-verify.toml)")
+    group.addoption("--target", metavar="NAME", help="environment migrated to (a name in mwaa-verify.toml)")
+    group.addoption(
+        "--mwaa-config",
+        metavar="PATH",
+        help="configuration file (default: mwaa-verify.toml or [tool.mwaa_verify] in pyproject.toml, "
+        "searched upwards from the current directory)",
+    )
+    group.addoption(
+        "--since", metavar="DAYS", type=_positive_days, help="verify only the last DAYS days of history"
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "needs_source: the test inspects the --source environment")
+    config.addinivalue_line("markers", "needs_target: the test inspects the --target environment")
+    names = {option: config.getoption(option) for option in ENVIRONMENT_OPTIONS.values()}
+    if not any(names.values()) and not config.getoption("mwaa_config"):
+        return
+    try:
+        loaded = load_config(config.getoption("mwaa_config"), start=config.invocation_params.dir)
+        for option, name in names.items():
+            if name:
+                loaded.environment(name)
+    except MwaaVerifyError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[_CONFIG_KEY] = loaded
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Refuse, before anything runs, a suite that needs an environment nobody named."""
+    for fixture, option in ENVIRONMENT_OPTIONS.items():
+        if config.getoption(option):
+            continue
+        needing = [item for item in items if fixture in getattr(item, "fixturenames", ())]
+        if needing:
+            raise pytest.UsageError(
+                f"{len(needing)} collected test(s) need --{option} NAME (first: {needing[0].nodeid}); "
+                f"{_known_environments(config)}"
+            )
+
+
+def _known_environments(config: pytest.Config) -> str:
+    try:
+        loaded = config.stash.get(_CONFIG_KEY, None) or load_config(
+            config.getoption("mwaa_config"), start=config.invocation_params.dir
+        )
+    except MwaaVerifyError as exc:
+        return str(exc)
+    if loaded.path is None:
+        return "no mwaa-verify.toml was found: define environments there (see README.md) and name them"
+    return f"environments defined in {loaded.path}: {', '.join(sorted(loaded.environments)) or '(none)'}"
+
+
+@pytest.fixture(scope="session")
+def mwaa_config(pytestconfig: pytest.Config) -> Config:
+    if _CONFIG_KEY not in pytestconfig.stash:
+        pytestconfig.stash[_CONFIG_KEY] = load_config(
+            pytestconfig.getoption("mwaa_config"), start=pytestconfig.invocation_params.dir
+        )
+    return pytestconfig.stash[_CONFIG_KEY]
+
+
+@pytest.fixture(scope="session")
+def since(pytestconfig: pytest.Config) -> datetime | None:
+    """The start of the verification window, or None for all history."""
+    days = pytestconfig.getoption("since")
+    return datetime.now(UTC) - timedelta(days=days) if days else None
+
+
+def _environment_fixture(option: str):
+    """A session fixture that opens the environment named by --<option> once and closes it at the end."""
+
+    @pytest.fixture(scope="session", name=f"{option}_env")
+    def fixture(pytestconfig: pytest.Config, mwaa_config: Config) -> Iterator[Environment]:
+        from mwaa_verify.environments import open_environment
+
+        name = pytestconfig.getoption(option)
+        opened = pytestconfig.stash.setdefault(_OPEN_KEY, {})
+        if name in opened:  # --source and --target name the same environment
+            yield opened[name]
+            return
+        try:
+            environment = open_environment(mwaa_config.environment(name), mwaa_config)
+            environment.start()
+        except MwaaVerifyError as exc:
+            pytest.fail(f"cannot open environment {name!r}: {exc}", pytrace=False)
+        opened[name] = environment
+        try:
+            yield environment
+        finally:
+            opened.pop(name, None)
+            environment.close()
+
+    return fixture
+
+
+source_env = _environment_fixture("source")
+target_env = _environment_fixture("target")

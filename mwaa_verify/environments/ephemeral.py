@@ -113,6 +113,9 @@ class EphemeralEnvironment(HostAirflow):
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             # the default of 32 forks 32 workers: far too many for a verification host
             "AIRFLOW__CORE__PARALLELISM": "2",
+            # LocalExecutor forks its workers; a pooled connection inherited across a fork is closed under
+            # the other process ("server closed the connection unexpectedly", backfill dead-locks)
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_ENABLED": "False",
             "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "30",
             "AIRFLOW__WEBSERVER__SECRET_KEY": base64.urlsafe_b64encode(os.urandom(24)).decode(),
             "AIRFLOW__API_AUTH__JWT_SECRET": base64.urlsafe_b64encode(os.urandom(64)).decode(),
@@ -127,14 +130,22 @@ class EphemeralEnvironment(HostAirflow):
         """Run a DAG for the scheduled dates in [start, end]; True if every run succeeded.
 
         2.x backfills through its executor, which writes per-attempt task log files. 3.x runs `dags test`
-        for `start`, which records the run and its task instances in the metadata database.
+        for `start`, which records the run and its task instances in the metadata database. Airflow's
+        output is kept in `<workdir>/runs/<dag_id>.log`, so a failed run can be read afterwards.
         """
+        assert self.workdir is not None, "start the environment first"
         if self.version.is_airflow3:
             args: tuple[str, ...] = ("dags", "test", dag_id, start.isoformat())
         else:
             last = (end or start).isoformat()
             args = ("dags", "backfill", dag_id, "--start-date", start.isoformat(), "--end-date", last, "-y")
         completed = self.airflow(*args, timeout=RUN_TIMEOUT_SECONDS, check=False)
+        runs = self.workdir / "runs"
+        runs.mkdir(exist_ok=True)
+        (runs / f"{dag_id}.log").write_text(
+            f"$ airflow {' '.join(args)}\nexit {completed.returncode}\n{completed.stdout}\n{completed.stderr}",
+            encoding="utf-8",
+        )
         return completed.returncode == 0
 
     def close(self) -> None:

@@ -132,7 +132,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
         with path.open("rb") as handle:
             return tomllib.load(handle)
     except OSError as exc:
-        raise ConfigError(f"cannot read configuration file {path}: {exc.strerror}; check the path and its permissions")
+        raise ConfigError(
+            f"cannot read configuration file {path}: {exc.strerror}; check the path and its permissions"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML ({exc}); fix the syntax at that line") from None
 
@@ -171,7 +173,9 @@ def _string(value: Any, base: Path, where: str) -> str:
 
 
 def _path(value: Any, base: Path, where: str) -> Path:
-    return (base / Path(_string(value, base, where)).expanduser()).resolve()
+    # absolute but with symlinks kept: a virtualenv's bin/python resolved to its base interpreter
+    # would lose the virtualenv and with it Airflow
+    return Path(os.path.abspath(base / Path(_string(value, base, where)).expanduser()))
 
 
 def _existing_dir(value: Any, base: Path, where: str) -> Path:
@@ -193,7 +197,7 @@ def _airflow_version(value: Any, base: Path, where: str) -> str:
     try:
         version = AirflowVersion.parse(text)
     except ValueError:
-        raise ConfigError(f"{where} = {text!r} is not an Airflow version; write it as X.Y.Z, e.g. '2.10.5'")
+        raise ConfigError(f"{where} = {text!r} is not an Airflow version; write it as X.Y.Z, e.g. '2.10.5'") from None
     if not version.is_provisionable:
         raise ConfigError(
             f"{where} = {text!r}: ephemeral environments provision Airflow "
@@ -204,13 +208,13 @@ def _airflow_version(value: Any, base: Path, where: str) -> str:
 
 def _string_list(value: Any, base: Path, where: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise ConfigError(f"{where} must be a list of strings, e.g. [\"apache-airflow-providers-amazon\"]")
+        raise ConfigError(f'{where} must be a list of strings, e.g. ["apache-airflow-providers-amazon"]')
     return tuple(value)
 
 
 def _string_table(value: Any, base: Path, where: str) -> dict[str, str]:
     if not isinstance(value, dict):
-        raise ConfigError(f"{where} must be a table of section.option = \"value\" entries")
+        raise ConfigError(f'{where} must be a table of section.option = "value" entries')
     options = {}
     for key, option in value.items():
         if key.count(".") != 1:
@@ -308,7 +312,4 @@ def _unknown_environment_message(name: str, config: Config) -> str:
             f"or pass --mwaa-config PATH"
         )
     known = ", ".join(sorted(config.environments)) or "(none)"
-    return (
-        f"unknown environment {name!r}{_suggestion(name, config.environments)}; "
-        f"{config.path} defines: {known}"
-    )
+    return f"unknown environment {name!r}{_suggestion(name, config.environments)}; {config.path} defines: {known}"

@@ -31,8 +31,17 @@ SOURCE_RUNS = (
     ("demo_failing", date(2024, 3, 1), date(2024, 3, 1)),
     ("legacy_bash_operator", date(2024, 3, 1), date(2024, 3, 1)),
 )
-SUMMARY_TABLES = ("dag_run", "task_instance", "task_instance_history", "xcom", "variable", "connection", "slot_pool",
-                  "log", "job")
+SUMMARY_TABLES = (
+    "dag_run",
+    "task_instance",
+    "task_instance_history",
+    "xcom",
+    "variable",
+    "connection",
+    "slot_pool",
+    "log",
+    "job",
+)
 
 # Runs inside the source's interpreter; the secret values arrive through argv, never through output.
 SEED_SCRIPT = """
@@ -60,19 +69,32 @@ class DemoResult:
     row_counts: dict[str, dict[str, int]]
     task_logs: dict[str, int]
     failed_runs: tuple[str, ...]
+    database_dirs: dict[str, Path]
 
 
-def run_demo(config: Config, workdir: Path, source_version: str = DEMO_SOURCE_VERSION,
-             target_version: str = DEMO_TARGET_VERSION) -> DemoResult:
+def run_demo(
+    config: Config,
+    workdir: Path,
+    source_version: str = DEMO_SOURCE_VERSION,
+    target_version: str = DEMO_TARGET_VERSION,
+) -> DemoResult:
     workdir = workdir.resolve()
     source = EphemeralEnvironment(
-        EphemeralConfig(name="demo-source", airflow_version=source_version, dags_folder=DEMO_DAGS,
-                        workdir=workdir / "source"),
+        EphemeralConfig(
+            name="demo-source",
+            airflow_version=source_version,
+            dags_folder=DEMO_DAGS,
+            workdir=workdir / "source",
+        ),
         config.cache_dir,
     )
     target = EphemeralEnvironment(
-        EphemeralConfig(name="demo-target", airflow_version=target_version, dags_folder=DEMO_DAGS,
-                        workdir=workdir / "target"),
+        EphemeralConfig(
+            name="demo-target",
+            airflow_version=target_version,
+            dags_folder=DEMO_DAGS,
+            workdir=workdir / "target",
+        ),
         config.cache_dir,
     )
     with source, target:
@@ -93,7 +115,12 @@ def run_demo(config: Config, workdir: Path, source_version: str = DEMO_SOURCE_VE
             for environment in (source, target)
         }
         task_logs = {environment.name: sum(1 for _ in environment.task_logs()) for environment in (source, target)}
-    return DemoResult(workdir, reports, row_counts, task_logs, tuple(failed))
+        database_dirs = {
+            environment.name: environment.cluster.data_dir
+            for environment in (source, target)
+            if environment.cluster is not None
+        }
+    return DemoResult(workdir, reports, row_counts, task_logs, tuple(failed), database_dirs)
 
 
 def demo_summary(result: DemoResult) -> str:
@@ -109,10 +136,12 @@ def demo_summary(result: DemoResult) -> str:
     rows.append(["task log files", *(result.task_logs[name] for name in names)])
     parts += ["Metadata rows and task logs:", console.table(["table", *names], rows), ""]
     if result.failed_runs:
-        parts.append(f"Runs that ended failed on the source (expected for demo_failing): {', '.join(result.failed_runs)}")
-    parts += [
-        "Where everything is (servers are stopped; the files are kept):",
-        f"  source DAGs, logs, metadata DB files: {result.workdir / 'source'} (dags/, logs/, pg-*/data)",
-        f"  target DAGs, logs, metadata DB files: {result.workdir / 'target'}",
-    ]
+        parts.append(
+            f"Runs that ended failed on the source (expected for demo_failing): {', '.join(result.failed_runs)}"
+        )
+    parts.append("Where everything is (servers are stopped; the files are kept):")
+    for name, folder in (("demo-source", "source"), ("demo-target", "target")):
+        parts.append(f"  {name}: DAGs, task logs and Airflow's output per run under {result.workdir / folder}")
+        if name in result.database_dirs:
+            parts.append(f"  {name}: PostgreSQL data directory {result.database_dirs[name]}")
     return "\n".join(parts)

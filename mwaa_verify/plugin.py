@@ -42,9 +42,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="configuration file (default: mwaa-verify.toml or [tool.mwaa_verify] in pyproject.toml, "
         "searched upwards from the current directory)",
     )
-    group.addoption(
-        "--since", metavar="DAYS", type=_positive_days, help="verify only the last DAYS days of history"
-    )
+    group.addoption("--since", metavar="DAYS", type=_positive_days, help="verify only the last DAYS days of history")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -55,7 +53,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     try:
         loaded = load_config(config.getoption("mwaa_config"), start=config.invocation_params.dir)
-        for option, name in names.items():
+        for name in names.values():
             if name:
                 loaded.environment(name)
     except MwaaVerifyError as exc:

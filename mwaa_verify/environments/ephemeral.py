@@ -43,6 +43,7 @@ class EphemeralEnvironment(HostAirflow):
         self.cache_dir = cache_dir
         self.workdir: Path | None = None
         self.cluster: PostgresCluster | None = None
+        self._scratch: Path | None = None
         self._keep_files = config.workdir is not None
         super().__init__(
             name=config.name,
@@ -77,12 +78,12 @@ class EphemeralEnvironment(HostAirflow):
         self.airflow_home = self.workdir / "home"
         self.dags_folder = self.workdir / "dags"
         self.base_log_folder = self.workdir / "logs"
-        for folder in (self.airflow_home, self.base_log_folder, self.workdir / "tmp"):
+        # short on purpose: LocalExecutor puts AF_UNIX sockets here, and their paths are limited to 107 bytes
+        self._scratch = Path(tempfile.mkdtemp(prefix="mwaa-verify-tmp-"))
+        for folder in (self.airflow_home, self.base_log_folder):
             folder.mkdir(parents=True, exist_ok=True)
         if self.config.dags_folder is not None:
-            shutil.copytree(
-                self.config.dags_folder, self.dags_folder, ignore=shutil.ignore_patterns("__pycache__")
-            )
+            shutil.copytree(self.config.dags_folder, self.dags_folder, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             self.dags_folder.mkdir()
         with progress.step(f"{self.name}: starting a throwaway PostgreSQL"):
@@ -119,7 +120,7 @@ class EphemeralEnvironment(HostAirflow):
             "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "30",
             "AIRFLOW__WEBSERVER__SECRET_KEY": base64.urlsafe_b64encode(os.urandom(24)).decode(),
             "AIRFLOW__API_AUTH__JWT_SECRET": base64.urlsafe_b64encode(os.urandom(64)).decode(),
-            "TMPDIR": str(self.workdir / "tmp"),
+            "TMPDIR": str(self._scratch),
         }
         for key, value in self.config.airflow_config.items():
             section, option = key.split(".")
@@ -153,6 +154,9 @@ class EphemeralEnvironment(HostAirflow):
         if self.cluster is not None:
             self.cluster.stop()
             self.cluster = None
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
         if self.workdir is not None and not self._keep_files:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = None

@@ -39,17 +39,17 @@ class MetadataDatabase:
             self._engine = None
 
     def tables(self) -> list[str]:
-        with self._read_only() as connection:
+        with self.connect() as connection:
             return sorted(sa.inspect(connection).get_table_names())
 
     def rows(self, table: str, since: datetime | None = None) -> Iterator[dict[str, Any]]:
-        with self._read_only() as connection:
+        with self.connect() as connection:
             selected = self._table(connection, table)
             columns = [column.name for column in selected.columns]
             primary_key = [column.name for column in selected.primary_key.columns] or columns
-            query = sa.select(selected).order_by(
-                *(selected.c[name] for name in airflow_tables.order_columns(table, columns, primary_key))
-            )
+            order = airflow_tables.order_columns(table, columns, primary_key)
+            dialect = connection.dialect.name
+            query = sa.select(selected).order_by(*(_binary_order(selected.c[name], dialect) for name in order))
             if since is not None:
                 query = self._window(connection, query, selected, table, since)
             result = connection.execution_options(stream_results=True, yield_per=self.chunk_size).execute(query)
@@ -58,7 +58,7 @@ class MetadataDatabase:
                     yield dict(row)
 
     def count(self, table: str) -> int:
-        with self._read_only() as connection:
+        with self.connect() as connection:
             selected = self._table(connection, table)
             return connection.execute(sa.select(sa.func.count()).select_from(selected)).scalar_one()
 
@@ -86,7 +86,8 @@ class MetadataDatabase:
             return query.where(selected.c[airflow_tables.TIME_COLUMNS[table]] >= since)
         return query
 
-    def _read_only(self) -> sa.Connection:
+    def connect(self) -> sa.Connection:
+        """A connection whose transactions are read-only (PostgreSQL) or a read-only file (SQLite)."""
         try:
             connection = self.engine.connect()
         except SQLAlchemyError as exc:
@@ -94,9 +95,18 @@ class MetadataDatabase:
                 f"cannot connect to metadata database {_safe_url(self.url)}: {_first_line(exc)}; "
                 f"check sql_alchemy_conn and that the database is running"
             ) from None
-        if connection.dialect.name == "postgresql":
-            connection.exec_driver_sql("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
         return connection
+
+
+_BINARY_COLLATIONS = {"postgresql": "C", "mysql": "utf8mb4_bin"}  # SQLite's default is already binary
+
+
+def _binary_order(column: sa.Column, dialect: str) -> sa.ColumnElement:
+    """Order strings by code point, as Python compares them, whatever collation each database was created
+    with: two environments' streams are merged on these keys, so both must sort the same way."""
+    if isinstance(column.type, sa.String) and dialect in _BINARY_COLLATIONS:
+        return column.collate(_BINARY_COLLATIONS[dialect])
+    return column
 
 
 def _create_engine(url: str) -> Engine:
@@ -111,8 +121,13 @@ def _create_engine(url: str) -> Engine:
         parsed = parsed.set(drivername="postgresql+psycopg2")
     if parsed.get_backend_name() == "sqlite" and parsed.database:
         # read-only by construction: SQLite's own URI mode
+        return sa.create_engine(f"sqlite:///file:{parsed.database}?mode=ro&uri=true", poolclass=sa.pool.NullPool)
+    if parsed.get_backend_name() == "postgresql":
+        # read-only from the first statement of every transaction, set by the server at login
         return sa.create_engine(
-            f"sqlite:///file:{parsed.database}?mode=ro&uri=true", poolclass=sa.pool.NullPool
+            parsed,
+            poolclass=sa.pool.NullPool,
+            connect_args={"options": "-c default_transaction_read_only=on"},
         )
     return sa.create_engine(parsed, poolclass=sa.pool.NullPool)
 

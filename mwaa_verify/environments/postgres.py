@@ -78,27 +78,35 @@ class PostgresCluster:
 
     def start(self) -> None:
         self._bin = find_server_binaries()
-        if self._parent_dir is not None:
-            self._parent_dir.mkdir(parents=True, exist_ok=True)
-        # world-traversable parent, since the server may run as another OS user
-        self.root = Path(tempfile.mkdtemp(prefix="pg-", dir=self._parent_dir))
+        parent = self._parent_dir
+        if parent is not None:
+            parent.mkdir(parents=True, exist_ok=True)
+        if self._as_postgres_user:
+            parent = _traversable_parent(parent)
+        # world-traversable, since the server may run as another OS user
+        self.root = Path(tempfile.mkdtemp(prefix="pg-", dir=parent))
         os.chmod(self.root, 0o755)
         (self.root / "sock").mkdir()
         if self._as_postgres_user:
-            _ensure_traversable(self.root)
             shutil.chown(self.root, "postgres", "postgres")
             shutil.chown(self.root / "sock", "postgres", "postgres")
         try:
-            self._server(
-                "initdb", "-D", str(self.data_dir), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"
-            )
+            self._server("initdb", "-D", str(self.data_dir), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8")
             self.port = free_port()
             options = (
                 f"-p {self.port} -k {self.root / 'sock'} -c listen_addresses=127.0.0.1 "
                 "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
             )
             self._server(
-                "pg_ctl", "-D", str(self.data_dir), "-l", str(self.root / "server.log"), "-w", "-o", options, "start"
+                "pg_ctl",
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(self.root / "server.log"),
+                "-w",
+                "-o",
+                options,
+                "start",
             )
             self._create_database()
         except BaseException:
@@ -167,15 +175,20 @@ class PostgresCluster:
             connection.close()
 
 
-def _ensure_traversable(path: Path) -> None:
-    """The postgres user must be able to reach the cluster directory through every parent."""
-    for parent in path.parents:
-        mode = parent.stat().st_mode
-        if not mode & 0o001:
-            raise EnvironmentStartError(
-                f"PostgreSQL runs as user 'postgres' (initdb refuses root) and cannot enter {parent}; "
-                f"put the environment's workdir under a world-traversable directory such as /tmp"
-            )
+def _traversable_parent(preferred: Path | None) -> Path:
+    """A directory the postgres user can reach through every parent: `preferred` when it can (a home
+    directory under /root usually cannot), else the system temporary directory."""
+    for candidate in (preferred, Path(tempfile.gettempdir()), Path("/tmp")):
+        if candidate is not None and _traversable(candidate):
+            return candidate
+    raise EnvironmentStartError(
+        "PostgreSQL runs as user 'postgres' (initdb refuses root) and can reach neither "
+        f"{preferred or 'the workdir'} nor {tempfile.gettempdir()}; make one of them world-traversable (chmod o+x)"
+    )
+
+
+def _traversable(path: Path) -> bool:
+    return all(directory.stat().st_mode & 0o001 for directory in (path, *path.parents))
 
 
 def _wait_gone(pid: int, timeout: float = 10.0) -> None:

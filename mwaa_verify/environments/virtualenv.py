@@ -83,7 +83,15 @@ def _create(venv: Path, python_version: str, requirements: list[str]) -> None:
         )
     _run([sys.executable, "-m", "venv", str(venv)], "creating the virtualenv")
     _run(
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *requirements],
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            *requirements,
+        ],
         f"installing {' '.join(requirements)}",
     )
 

@@ -9,8 +9,9 @@ from mwaa_verify.environments.base import DagReport
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     cells = [[str(value) for value in row] for row in rows]
-    widths = [max(len(header), *(len(row[i]) for row in cells)) if cells else len(header) for i, header in
-              enumerate(headers)]
+    widths = [
+        max(len(header), *(len(row[i]) for row in cells)) if cells else len(header) for i, header in enumerate(headers)
+    ]
     line = "  ".join(header.ljust(width) for header, width in zip(headers, widths, strict=True))
     rule = "  ".join("-" * width for width in widths)
     body = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in cells]
@@ -21,7 +22,15 @@ def dag_report_text(title: str, report: DagReport) -> str:
     rows = []
     for item in report.files:
         status = f"IMPORT ERROR: {item.error_summary}" if item.import_error else "ok"
-        rows.append((item.path, ", ".join(item.dag_ids) or "-", f"{item.parse_seconds:.2f}", len(item.warnings), status))
+        rows.append(
+            (
+                item.path,
+                ", ".join(item.dag_ids) or "-",
+                f"{item.parse_seconds:.2f}",
+                len(item.warnings),
+                status,
+            )
+        )
     summary = (
         f"{title}: Airflow {report.airflow_version}, Python {report.python_version}: "
         f"{len(report.files)} files, {len(report.dags)} DAGs, {len(report.import_errors)} import errors"

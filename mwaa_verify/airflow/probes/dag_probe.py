@@ -239,7 +239,12 @@ def _schedule(dag) -> dict:
         schedule["kind"] = "once"
     elif name == "ContinuousTimetable":
         schedule["kind"] = "continuous"
-    elif name in {"DatasetTriggeredTimetable", "AssetTriggeredTimetable", "DatasetOrTimeSchedule", "AssetOrTimeSchedule"}:
+    elif name in {
+        "DatasetTriggeredTimetable",
+        "AssetTriggeredTimetable",
+        "DatasetOrTimeSchedule",
+        "AssetOrTimeSchedule",
+    }:
         schedule["kind"] = "asset"
     elif _first_attribute(timetable, "_expression", "expression") is not None:
         # 2.x core timetables keep _expression/_timezone; 3.x SDK timetables expose expression/timezone
@@ -250,9 +255,7 @@ def _schedule(dag) -> dict:
     elif _first_attribute(timetable, "_delta", "delta") is not None:
         schedule["kind"] = "delta"
         delta = _first_attribute(timetable, "_delta", "delta")
-        schedule["expression"] = (
-            delta.total_seconds() if isinstance(delta, datetime.timedelta) else repr(delta)
-        )
+        schedule["expression"] = delta.total_seconds() if isinstance(delta, datetime.timedelta) else repr(delta)
         schedule["data_interval"] = "DataInterval" in name
     return schedule
 

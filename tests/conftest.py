@@ -1,0 +1,84 @@
+"""Shared, session-scoped real environments: an Airflow 2.10 and an Airflow 3.x, each on its own PostgreSQL.
+
+They are expensive (a virtualenv install the first time, a cluster and `db migrate` every time), so every
+test module shares them. At the end of the session nothing they started may still be running.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from mwaa_verify.airflow.versions import DEMO_SOURCE_VERSION, DEMO_TARGET_VERSION
+from mwaa_verify.config import EphemeralConfig, default_cache_dir
+from mwaa_verify.demo import DEMO_DAGS
+from mwaa_verify.environments.ephemeral import EphemeralEnvironment
+
+pytest_plugins = ["pytester"]
+
+
+def postgres_servers_under(prefix: str) -> list[str]:
+    """Command lines of running postgres servers whose data directory path contains `prefix`."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        command = " ".join(part.decode(errors="replace") for part in argv if part)
+        if argv and Path(argv[0].decode(errors="replace")).name == "postgres" and prefix in command:
+            found.append(command)
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_left_running() -> Iterator[None]:
+    yield
+    leftovers = postgres_servers_under("mwaa-verify-")
+    assert not leftovers, f"PostgreSQL servers still running after the tests: {leftovers}"
+
+
+@pytest.fixture(scope="session")
+def cache_dir() -> Path:
+    return default_cache_dir()
+
+
+@pytest.fixture(scope="session")
+def airflow2(cache_dir: Path) -> Iterator[EphemeralEnvironment]:
+    """Airflow 2.10 with the demo DAGs and two backfilled runs of demo_etl (6 task instances, 6 logs)."""
+    config = EphemeralConfig(name="af2", airflow_version=DEMO_SOURCE_VERSION, dags_folder=DEMO_DAGS)
+    with EphemeralEnvironment(config, cache_dir) as environment:
+        assert environment.run_dag("demo_etl", date(2024, 3, 1), date(2024, 3, 2)), _run_output(environment)
+        yield environment
+
+
+@pytest.fixture(scope="session")
+def airflow3(cache_dir: Path) -> Iterator[EphemeralEnvironment]:
+    """Airflow 3.x with the demo DAGs and one `dags test` run of demo_etl."""
+    config = EphemeralConfig(name="af3", airflow_version=DEMO_TARGET_VERSION, dags_folder=DEMO_DAGS)
+    with EphemeralEnvironment(config, cache_dir) as environment:
+        assert environment.run_dag("demo_etl", date(2024, 3, 1)), _run_output(environment)
+        yield environment
+
+
+def _run_output(environment: EphemeralEnvironment) -> str:
+    assert environment.workdir is not None
+    return (environment.workdir / "runs" / "demo_etl.log").read_text()[-4000:]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Fast tests first, so a typo fails in seconds, not after the Airflow environments are built."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is not None)
+
+
+@pytest.fixture
+def no_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working directory with no mwaa-verify.toml above it and no config from the environment."""
+    monkeypatch.delenv("MWAA_VERIFY_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

@@ -26,3 +26,11 @@ class ProbeError(MwaaVerifyError):
 
 class MetadataError(MwaaVerifyError):
     """A metadata table could not be read."""
+
+
+class ExportError(MwaaVerifyError):
+    """An export is missing, corrupt, or does not match what it is imported into."""
+
+
+class ImportRefused(MwaaVerifyError):
+    """An import that would not leave the target a faithful copy was refused before it wrote anything."""

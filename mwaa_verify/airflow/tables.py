@@ -30,6 +30,15 @@ NATURAL_KEYS: dict[str, tuple[str, ...]] = {
     "job": ("job_type", "start_date"),
 }
 
+# Tables that name their row only through another table's surrogate id: (their column, the other table,
+# the natural key columns read from it). Reads join the key in, so the row means something elsewhere.
+KEY_JOINS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "dag_run_note": ("dag_run_id", "dag_run", ("dag_id", "run_id")),
+    "task_instance_note": ("ti_id", "task_instance", TI_KEY),  # 3.x; 2.x notes carry the key themselves
+}
+NATURAL_KEYS["dag_run_note"] = ("dag_id", "run_id")
+NATURAL_KEYS["task_instance_note"] = TI_KEY
+
 # Tables whose rows belong to a DAG run: windowed by the run's date.
 RUN_SCOPED = {
     "task_instance",

@@ -13,6 +13,9 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
+from mwaa_verify.airflow.secrets import FernetKeys
+from mwaa_verify.errors import MwaaVerifyError
+
 
 @dataclass(frozen=True)
 class EnvironmentInfo:
@@ -175,3 +178,14 @@ class Environment(abc.ABC):
 
     @abc.abstractmethod
     def execution_role(self) -> ExecutionRole | None: ...
+
+    def schema_revision(self) -> str | None:
+        """The metadata schema's migration revision, when this kind can see it."""
+        return None
+
+    def fernet_keys(self) -> FernetKeys:
+        """The key(s) this environment encrypts variables and connection secrets with."""
+        raise MwaaVerifyError(
+            f"environment {self.name!r} (kind {self.kind!r}) cannot decrypt its secrets from here; compare "
+            f"variables and connections through an export made with --include-secrets"
+        )

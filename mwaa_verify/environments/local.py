@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mwaa_verify.airflow import log_paths
+from mwaa_verify.airflow.secrets import FernetKeys
 from mwaa_verify.config import LocalConfig
 from mwaa_verify.environments.base import (
     DagReport,
@@ -61,6 +62,7 @@ class HostAirflow(Environment):
         self.env_overrides: dict[str, str] = {}
         self._metadata: MetadataDatabase | None = None
         self._info: EnvironmentInfo | None = None
+        self._fernet_keys: FernetKeys | None = None
 
     # -- processes in the environment's own interpreter ---------------------------------------------
 
@@ -158,6 +160,12 @@ class HostAirflow(Environment):
         )
         return DagReport.from_json(data)
 
+    def fernet_keys(self) -> FernetKeys:
+        if self._fernet_keys is None:
+            data = self._probe("fernet_probe.py", [], INFO_TIMEOUT_SECONDS, "reading the configured fernet_key")
+            self._fernet_keys = FernetKeys.parse(data["fernet_key"])
+        return self._fernet_keys
+
     @property
     def metadata(self) -> MetadataDatabase:
         if self._metadata is None:
@@ -166,6 +174,9 @@ class HostAirflow(Environment):
 
     def tables(self) -> list[str]:
         return self.metadata.tables()
+
+    def schema_revision(self) -> str | None:
+        return self.metadata.schema_revision()
 
     def rows(self, table: str, since: datetime | None = None) -> Iterator[dict[str, Any]]:
         return self.metadata.rows(table, since)

@@ -45,17 +45,33 @@ class MetadataDatabase:
     def rows(self, table: str, since: datetime | None = None) -> Iterator[dict[str, Any]]:
         with self.connect() as connection:
             selected = self._table(connection, table)
-            columns = [column.name for column in selected.columns]
-            primary_key = [column.name for column in selected.primary_key.columns] or columns
-            order = airflow_tables.order_columns(table, columns, primary_key)
+            columns = {column.name: column for column in selected.columns}
+            primary_key = [column.name for column in selected.primary_key.columns] or list(columns)
+            query = sa.select(selected)
+            joined = airflow_tables.KEY_JOINS.get(table)
+            if joined and joined[0] in columns and not set(joined[2]) <= columns.keys():
+                reference, parent_name, key = joined
+                parent = self._table(connection, parent_name)
+                query = query.add_columns(*(parent.c[name] for name in key)).join(
+                    parent, parent.c.id == selected.c[reference]
+                )
+                columns.update({name: parent.c[name] for name in key})
+            order = airflow_tables.order_columns(table, list(columns), primary_key)
             dialect = connection.dialect.name
-            query = sa.select(selected).order_by(*(_binary_order(selected.c[name], dialect) for name in order))
+            query = query.order_by(*(_binary_order(columns[name], dialect) for name in order))
             if since is not None:
                 query = self._window(connection, query, selected, table, since)
             result = connection.execution_options(stream_results=True, yield_per=self.chunk_size).execute(query)
             for partition in result.mappings().partitions(self.chunk_size):
                 for row in partition:
-                    yield dict(row)
+                    yield {key: bytes(value) if isinstance(value, memoryview) else value for key, value in row.items()}
+
+    def schema_revision(self) -> str | None:
+        """Alembic's revision of this database: which schema, exactly, its rows follow."""
+        if "alembic_version" not in self.tables():
+            return None
+        with self.connect() as connection:
+            return connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
 
     def count(self, table: str) -> int:
         with self.connect() as connection:
@@ -104,9 +120,11 @@ _BINARY_COLLATIONS = {"postgresql": "C", "mysql": "utf8mb4_bin"}  # SQLite's def
 def _binary_order(column: sa.Column, dialect: str) -> sa.ColumnElement:
     """Order strings by code point, as Python compares them, whatever collation each database was created
     with: two environments' streams are merged on these keys, so both must sort the same way."""
+    ordered: sa.ColumnElement = column
     if isinstance(column.type, sa.String) and dialect in _BINARY_COLLATIONS:
-        return column.collate(_BINARY_COLLATIONS[dialect])
-    return column
+        ordered = column.collate(_BINARY_COLLATIONS[dialect])
+    # NULLs after values, as the merge expects (PostgreSQL's default; SQLite's is the opposite)
+    return ordered.asc().nulls_last() if dialect in {"postgresql", "sqlite"} else ordered
 
 
 def _create_engine(url: str) -> Engine:

@@ -43,6 +43,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "searched upwards from the current directory)",
     )
     group.addoption("--since", metavar="DAYS", type=_positive_days, help="verify only the last DAYS days of history")
+    group.addoption(
+        "--export",
+        metavar="LOCATION",
+        dest="mwaa_export",
+        help="a metadata export (directory or s3://bucket/prefix) to check against the source",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -100,6 +106,14 @@ def since(pytestconfig: pytest.Config) -> datetime | None:
     """The start of the verification window, or None for all history."""
     days = pytestconfig.getoption("since")
     return datetime.now(UTC) - timedelta(days=days) if days else None
+
+
+@pytest.fixture(scope="session")
+def export_location(pytestconfig: pytest.Config) -> str:
+    location = pytestconfig.getoption("mwaa_export")
+    if not location:
+        pytest.skip("no export to check: pass --export LOCATION (the directory or s3:// prefix of the export)")
+    return location
 
 
 def _environment_fixture(option: str):

@@ -179,6 +179,14 @@ class Environment(abc.ABC):
     @abc.abstractmethod
     def execution_role(self) -> ExecutionRole | None: ...
 
+    def read_task_log(self, log: TaskLog) -> bytes:
+        """The content of one task log that task_logs() listed."""
+        raise MwaaVerifyError(f"environment {self.name!r} (kind {self.kind!r}) cannot read task logs from here")
+
+    def write_task_log(self, name: str, content: bytes) -> None:
+        """Store a task log under its version-neutral name (`dag_id=.../attempt=N.log`)."""
+        raise MwaaVerifyError(f"environment {self.name!r} (kind {self.kind!r}) cannot receive task logs from here")
+
     def schema_revision(self) -> str | None:
         """The metadata schema's migration revision, when this kind can see it."""
         return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import base64
+import configparser
 import os
 import shutil
 import tempfile
@@ -90,7 +91,8 @@ class EphemeralEnvironment(HostAirflow):
             self.cluster = PostgresCluster(parent_dir=self.workdir, keep_files=self._keep_files)
             self.cluster.start()
         self.sql_alchemy_conn = self.cluster.url
-        self.env_overrides = self._airflow_options()
+        self._write_airflow_cfg()
+        self.env_overrides = {"TMPDIR": str(self._scratch)}
         with progress.step(f"{self.name}: airflow db migrate (Airflow {self.version})"):
             self.airflow("db", "migrate", timeout=MIGRATE_TIMEOUT_SECONDS)
 
@@ -106,26 +108,44 @@ class EphemeralEnvironment(HostAirflow):
         workdir.chmod(0o711)
         return workdir
 
-    def _airflow_options(self) -> dict[str, str]:
-        assert self.workdir is not None
+    def _write_airflow_cfg(self) -> None:
+        """The environment's settings in its own AIRFLOW_HOME/airflow.cfg, so that anything run with that
+        AIRFLOW_HOME (this tool, the airflow CLI, a `local` environment pointing at it) sees the same Airflow,
+        secrets key included."""
+        assert self.airflow_home is not None
         options = {
             # each environment encrypts its own secrets, as two real deployments do
-            "AIRFLOW__CORE__FERNET_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "core.fernet_key": base64.urlsafe_b64encode(os.urandom(32)).decode(),
+            "core.executor": "LocalExecutor",
             # the default of 32 forks 32 workers: far too many for a verification host
-            "AIRFLOW__CORE__PARALLELISM": "2",
+            "core.parallelism": "2",
+            "core.dagbag_import_timeout": "30",
+            "core.load_examples": "False",
+            "database.sql_alchemy_conn": self.sql_alchemy_conn,
             # LocalExecutor forks its workers; a pooled connection inherited across a fork is closed under
             # the other process ("server closed the connection unexpectedly", backfill dead-locks)
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_ENABLED": "False",
-            "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "30",
-            "AIRFLOW__WEBSERVER__SECRET_KEY": base64.urlsafe_b64encode(os.urandom(24)).decode(),
-            "AIRFLOW__API_AUTH__JWT_SECRET": base64.urlsafe_b64encode(os.urandom(64)).decode(),
-            "TMPDIR": str(self._scratch),
+            "database.sql_alchemy_pool_enabled": "False",
+            "webserver.secret_key": base64.urlsafe_b64encode(os.urandom(24)).decode(),
+            "api_auth.jwt_secret": base64.urlsafe_b64encode(os.urandom(64)).decode(),
+            **self.config.airflow_config,
         }
-        for key, value in self.config.airflow_config.items():
-            section, option = key.split(".")
-            options[f"AIRFLOW__{section.upper()}__{option.upper()}"] = value
-        return options
+        parser = configparser.ConfigParser(interpolation=None)
+        for key, value in options.items():
+            section, option = key.split(".", 1)
+            if not parser.has_section(section):
+                parser.add_section(section)
+            parser.set(section, option, value)
+        path = self.airflow_home / "airflow.cfg"
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
+            parser.write(handle)
+
+    def parse_dags(self) -> None:
+        """Let the dag-processor parse the DAGs folder once, as a running deployment does: fills the dag,
+        serialized_dag and import_error tables (and dag_version on 3.x)."""
+        if self.version.is_airflow3:
+            self.airflow("dag-processor", "--num-runs", "1", timeout=RUN_TIMEOUT_SECONDS)
+        else:
+            self.airflow("dags", "reserialize", timeout=RUN_TIMEOUT_SECONDS)
 
     def run_dag(self, dag_id: str, start: date, end: date | None = None) -> bool:
         """Run a DAG for the scheduled dates in [start, end]; True if every run succeeded.

@@ -186,6 +186,24 @@ class HostAirflow(Environment):
             return iter(())
         return log_paths.task_log_files(self.base_log_folder, since)
 
+    def read_task_log(self, log: TaskLog) -> bytes:
+        return self._log_path(log.name).read_bytes()
+
+    def write_task_log(self, name: str, content: bytes) -> None:
+        path = self._log_path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".partial")
+        partial.write_bytes(content)
+        partial.replace(path)  # a reader never sees half a log
+
+    def _log_path(self, name: str) -> Path:
+        if self.base_log_folder is None:
+            raise ConfigError(f"environment {self.name!r} has no base_log_folder; set it in the configuration")
+        path = (self.base_log_folder / name).resolve()
+        if not path.is_relative_to(self.base_log_folder.resolve()):
+            raise ConfigError(f"task log name {name!r} points outside {self.base_log_folder}")
+        return path
+
     def execution_role(self) -> ExecutionRole | None:
         if self.policy_file is None:
             return None
@@ -224,3 +242,17 @@ class LocalEnvironment(HostAirflow):
 def _tail(text: str) -> str:
     lines = (text or "").rstrip().splitlines()
     return "\n".join(lines[-_STDERR_TAIL_LINES:]) or "(no output)"
+
+
+def local_config_toml(environment: HostAirflow) -> str:
+    """An [environments.<name>] section of kind `local` that reaches this Airflow as it is now."""
+    fields = {
+        "python": environment.python,
+        "sql_alchemy_conn": environment.sql_alchemy_conn,
+        "dags_folder": environment.dags_folder,
+        "base_log_folder": environment.base_log_folder,
+        "airflow_home": environment.airflow_home,
+    }
+    lines = [f"[environments.{environment.name}]", 'kind = "local"']
+    lines += [f"{key} = {json.dumps(str(value))}" for key, value in fields.items() if value is not None]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,43 @@
+"""A comparison as a reader wants it in a failure message: the counts, then the first differing keys with
+their field changes. Secret fields arrive already redacted (see parity/metadata.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mwaa_verify.parity.engine import Comparison, Key
+
+_MAX_VALUE_CHARS = 200
+
+
+def explain(table: str, comparison: Comparison, extras_allowed: bool = False) -> str:
+    c = comparison
+    lines = [
+        f"{table}: source {c.source_rows} rows, target {c.target_rows} rows: {c.matched} match, "
+        f"{c.missing} missing on the target, {c.changed} changed, {c.extra} only on the target"
+        + (" (allowed: the target writes its own)" if extras_allowed and c.extra else "")
+    ]
+    if c.missing:
+        lines.append(f"missing on the target (first {len(c.missing_keys)} of {c.missing}):")
+        lines += [f"  {format_key(c.key_columns, key)}" for key in c.missing_keys]
+    if c.changed:
+        lines.append(f"changed (first {len(c.changed_rows)} of {c.changed}):")
+        for row in c.changed_rows:
+            lines.append(f"  {format_key(c.key_columns, row.key)}")
+            for change in row.changes:
+                lines.append(f"    {change.field}: {_short(change.source)} -> {_short(change.target)}")
+                if change.detail:
+                    lines += [f"      {line}" for line in change.detail.splitlines()]
+    if c.extra and not extras_allowed:
+        lines.append(f"only on the target (first {len(c.extra_keys)} of {c.extra}):")
+        lines += [f"  {format_key(c.key_columns, key)}" for key in c.extra_keys]
+    return "\n".join(lines)
+
+
+def format_key(columns: tuple[str, ...], key: Key) -> str:
+    return "(" + ", ".join(f"{column}={_short(value)}" for column, value in zip(columns, key, strict=True)) + ")"
+
+
+def _short(value: Any) -> str:
+    text = value.isoformat() if hasattr(value, "isoformat") else repr(value)
+    return text if len(text) <= _MAX_VALUE_CHARS else text[: _MAX_VALUE_CHARS - 1] + "…"

@@ -32,7 +32,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from mwaa_verify import progress
 from mwaa_verify.airflow import column_map
-from mwaa_verify.airflow.secrets import SECRET_COLUMNS, FernetKeys, encrypted
+from mwaa_verify.airflow.secrets import SECRET_COLUMNS, FernetKeys, decrypted, encrypted
 from mwaa_verify.airflow.tables import TI_KEY
 from mwaa_verify.airflow.versions import AirflowVersion
 from mwaa_verify.config import default_cache_dir
@@ -108,6 +108,7 @@ class _Importer:
         self.dag_versions: dict[str, Any] = {}
         self.log_template_id: int | None = None
         self._keys: FernetKeys | None = None
+        self._existing_secrets: dict[str, dict[Any, dict[str, Any]]] = {}
 
     def run(self, journal: _Journal) -> ImportResult:
         try:
@@ -162,7 +163,7 @@ class _Importer:
             latest = connection.execute(
                 sa.text("SELECT DISTINCT ON (dag_id) dag_id, id FROM dag_version ORDER BY dag_id, version_number DESC")
             )
-            self.dag_versions = dict(latest.tuples().all())
+            self.dag_versions = dict(latest.all())
         self._load_run_ids(connection)
 
     def _load_run_ids(self, connection: sa.Connection) -> None:
@@ -223,8 +224,25 @@ class _Importer:
         if problem:
             return None, problem
         if name in SECRET_COLUMNS:
-            row = encrypted(name, row, self._fernet())
+            row = self._stored_secrets(name, row, table)
         return row, ""
+
+    def _stored_secrets(self, name: str, row: dict[str, Any], table: sa.Table) -> dict[str, Any]:
+        """Encrypt for the target; where the target already holds the same clear text, keep its ciphertext
+        (Fernet tokens differ on every encryption), so importing again changes nothing."""
+        key_column = column_map.SPECS[name].natural_key[0]
+        if name not in self._existing_secrets:
+            with self.engine.connect() as connection:
+                self._existing_secrets[name] = {
+                    existing[key_column]: decrypted(name, existing, self._fernet()) | {"stored": dict(existing)}
+                    for existing in connection.execute(sa.select(table)).mappings()
+                }
+        fresh = encrypted(name, row, self._fernet())
+        existing = self._existing_secrets[name].get(row.get(key_column))
+        for column, flag in SECRET_COLUMNS[name].items():
+            if existing is not None and column in row and existing.get(column) == row[column]:
+                fresh[column], fresh[flag] = existing["stored"][column], existing["stored"][flag]
+        return fresh
 
     def _fill_local_columns(
         self, name: str, row: dict[str, Any], canonical: dict[str, Any], columns: dict[str, sa.Column]
@@ -365,7 +383,7 @@ class _Journal:
 
     def pause_all(self, connection: sa.Connection) -> dict[str, bool]:
         with connection.begin():
-            previous = dict(connection.execute(sa.text("SELECT dag_id, is_paused FROM dag")).tuples().all())
+            previous = dict(connection.execute(sa.text("SELECT dag_id, is_paused FROM dag")).all())
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.path.write_text(json.dumps(previous), encoding="utf-8")
             connection.execute(sa.text("UPDATE dag SET is_paused = true"))

@@ -6,13 +6,17 @@ import argparse
 import signal
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from mwaa_verify import progress
 from mwaa_verify.airflow.versions import DEMO_SOURCE_VERSION, DEMO_TARGET_VERSION
 from mwaa_verify.config import load_config
-from mwaa_verify.errors import MwaaVerifyError
+from mwaa_verify.errors import ConfigError, MwaaVerifyError, aws_problem
+from mwaa_verify.migrate.location import Location
 from mwaa_verify.report import console
 
 
@@ -31,6 +35,26 @@ def _parser() -> argparse.ArgumentParser:
 
     dags = commands.add_parser("dags", help="parse an environment's DAGs the way its dag-processor does")
     dags.add_argument("environment", help="an environment name from the configuration")
+    export = commands.add_parser("export", help="export an environment's metadata to a directory or s3:// prefix")
+    export.add_argument("environment", help="the environment to export from (only ever read)")
+    export.add_argument("destination", help="a new directory, or s3://bucket/prefix")
+    export.add_argument(
+        "--include-secrets",
+        action="store_true",
+        help="write variable values and connection passwords/extras decrypted (needed to import them)",
+    )
+    export.add_argument("--since", type=int, metavar="DAYS", help="only the last DAYS days of history")
+
+    load = commands.add_parser("import", help="import an export into an environment of the same or a newer version")
+    load.add_argument("export", help="the export's directory or s3://bucket/prefix")
+    load.add_argument("environment", help="the environment to import into")
+    load.add_argument("--dry-run", action="store_true", help="transform and write everything, then roll back")
+
+    logs = commands.add_parser("copy-logs", help="copy task logs from one environment to another")
+    logs.add_argument("source")
+    logs.add_argument("target")
+    logs.add_argument("--failed-only", action="store_true", help="only logs of task instances that failed")
+    logs.add_argument("--since", type=int, metavar="DAYS", help="only the last DAYS days")
     return parser
 
 
@@ -43,6 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except MwaaVerifyError as exc:
         print(f"mwaa-verify: error: {exc}", file=sys.stderr)
+        return 2
+    except (BotoCoreError, ClientError) as exc:
+        print(f"mwaa-verify: error: AWS refused or could not be reached: {aws_problem(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("mwaa-verify: interrupted; everything started was stopped", file=sys.stderr)
@@ -82,7 +109,70 @@ def _dags(args: argparse.Namespace) -> int:
     return 1 if report.import_errors else 0
 
 
-COMMANDS = {"demo": _demo, "envs": _envs, "dags": _dags}
+def _window(days: int | None) -> datetime | None:
+    if days is not None and days <= 0:
+        raise ConfigError(f"--since takes a positive number of days, got {days}")
+    return datetime.now(UTC) - timedelta(days=days) if days else None
+
+
+def _export(args: argparse.Namespace) -> int:
+    from mwaa_verify.environments import open_environment
+    from mwaa_verify.migrate.export import export_metadata
+
+    config = load_config(args.mwaa_config)
+    since = _window(args.since)
+    Location(args.destination).check_reachable(for_writing=True)
+    with open_environment(config.environment(args.environment), config) as environment:
+        manifest = export_metadata(environment, args.destination, args.include_secrets, since)
+    rows = [(table, entry.rows, entry.sha256[:16]) for table, entry in manifest.tables.items()]
+    print(console.table(("table", "rows", "sha256"), rows))
+    for table, why in manifest.not_exported.items():
+        print(f"not exported: {table}: {why}")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from mwaa_verify.environments import open_environment
+    from mwaa_verify.migrate.import_ import import_metadata
+
+    config = load_config(args.mwaa_config)
+    Location(args.export).check_reachable(for_writing=False)
+    with open_environment(config.environment(args.environment), config) as environment:
+        result = import_metadata(args.export, environment, args.dry_run, config.cache_dir / "import-journals")
+    rows = [(t.table, t.rows_read, t.rows_written, t.not_migratable, t.skipped or "") for t in result.tables.values()]
+    print(console.table(("table", "exported", "written", "not migratable", "skipped because"), rows))
+    for outcome in result.tables.values():
+        for example in outcome.not_migratable_examples:
+            print(f"not migratable: {outcome.table}: {example}")
+    if result.dags_missing_on_target:
+        print(f"runs of DAGs the target has not parsed (imported without a DAG version): "
+              f"{', '.join(result.dags_missing_on_target)}")  # fmt: skip
+    print("dry run: rolled back, the target is unchanged" if result.dry_run else "imported and committed")
+    return 1 if any(t.not_migratable for t in result.tables.values()) else 0
+
+
+def _copy_logs(args: argparse.Namespace) -> int:
+    from mwaa_verify.environments import open_environment
+    from mwaa_verify.migrate.logs import copy_task_logs
+
+    config = load_config(args.mwaa_config)
+    since = _window(args.since)
+    with (
+        open_environment(config.environment(args.source), config) as source,
+        open_environment(config.environment(args.target), config) as target,
+    ):
+        copy_task_logs(source, target, args.failed_only, since)
+    return 0
+
+
+COMMANDS = {
+    "demo": _demo,
+    "envs": _envs,
+    "dags": _dags,
+    "export": _export,
+    "import": _import,
+    "copy-logs": _copy_logs,
+}
 
 if __name__ == "__main__":
     sys.exit(main())

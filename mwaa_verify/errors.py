@@ -34,3 +34,15 @@ class ExportError(MwaaVerifyError):
 
 class ImportRefused(MwaaVerifyError):
     """An import that would not leave the target a faithful copy was refused before it wrote anything."""
+
+
+def aws_problem(exc: Exception) -> str:
+    """One line for an AWS failure, with the fix for the usual causes."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if type(exc).__name__ in {"NoCredentialsError", "PartialCredentialsError"}:
+        return (
+            f"{text}; configure credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or `aws configure`)"
+        )
+    if type(exc).__name__ == "NoRegionError":
+        return f"{text}; set AWS_DEFAULT_REGION or the environment's region in mwaa-verify.toml"
+    return text

@@ -29,6 +29,16 @@ class Location:
     def __str__(self) -> str:
         return self.text
 
+    def check_reachable(self, for_writing: bool) -> None:
+        """Fail fast, before any slow work, when the location cannot be used."""
+        if self.is_s3:
+            bucket, _ = self.bucket_and_prefix()
+            _s3().head_bucket(Bucket=bucket)  # credentials, region and bucket, in one call
+        elif not for_writing and not (Path(self.text) / "manifest.json").is_file():
+            raise ExportError(
+                f"{self.text} holds no manifest.json; point at a directory written by `mwaa-verify export`"
+            )
+
 
 def _s3():
     import boto3

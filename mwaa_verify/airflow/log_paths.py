@@ -13,8 +13,6 @@ from pathlib import Path
 
 from mwaa_verify.environments.base import TaskLog
 
-_READ_CHUNK = 1 << 20
-
 
 @dataclass(frozen=True)
 class TaskLogKey:
@@ -77,11 +75,34 @@ def task_log_files(base_log_folder: Path, since: datetime | None = None) -> Iter
 
 
 def _digest(path: Path) -> tuple[int, int, str]:
-    sha = hashlib.sha256()
-    size = lines = 0
+    digest = LogDigest()
     with path.open("rb") as handle:
-        while chunk := handle.read(_READ_CHUNK):
-            sha.update(chunk)
-            size += len(chunk)
-            lines += chunk.count(b"\n")
-    return size, lines, sha.hexdigest()
+        for line in handle:
+            digest.add_line(line)
+    return digest.size, digest.lines, digest.hexdigest()
+
+
+class LogDigest:
+    """The content of a task log as a sequence of lines, so a file and a CloudWatch stream (one event per
+    line) holding the same log digest alike. Trailing whitespace is not significant: CloudWatch cannot
+    store an empty event, so an empty line travels as a single space."""
+
+    def __init__(self) -> None:
+        self._sha = hashlib.sha256()
+        self.size = 0
+        self.lines = 0
+
+    def add_line(self, line: bytes) -> None:
+        self.size += len(line)
+        self.lines += 1
+        self._sha.update(line.rstrip() + b"\n")
+
+    def hexdigest(self) -> str:
+        return self._sha.hexdigest()
+
+
+def content_digest(content: bytes) -> LogDigest:
+    digest = LogDigest()
+    for line in content.splitlines(keepends=True):
+        digest.add_line(line)
+    return digest

@@ -7,12 +7,28 @@ read.
 
 from __future__ import annotations
 
-import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from mwaa_verify import progress
+from mwaa_verify.airflow.log_paths import content_digest
 from mwaa_verify.environments.base import Environment, TaskLog
+from mwaa_verify.errors import MwaaVerifyError
+
+
+class TaskLogStore(Protocol):
+    """Where task logs live: an environment's log folder, or a CloudWatch Logs group."""
+
+    name: str
+
+    def task_logs(self, since: datetime | None = None) -> Iterator[TaskLog]: ...
+
+    def read_task_log(self, log: TaskLog) -> bytes: ...
+
+    def write_task_log(self, name: str, content: bytes) -> None: ...
+
 
 FAILED_STATES = {"failed", "upstream_failed"}
 
@@ -27,10 +43,20 @@ class LogCopyResult:
 
 
 def copy_task_logs(
-    source: Environment, target: Environment, failed_only: bool = False, since: datetime | None = None
+    source: TaskLogStore,
+    target: TaskLogStore,
+    failed_only: bool = False,
+    since: datetime | None = None,
+    metadata: Environment | None = None,
 ) -> LogCopyResult:
+    """`metadata` tells which task instances failed (default: the source, when it is an environment)."""
     result = LogCopyResult()
-    failed = _failed_task_instances(source, since) if failed_only else None
+    failed = None
+    if failed_only:
+        metadata = metadata or (source if isinstance(source, Environment) else None)
+        if metadata is None:
+            raise MwaaVerifyError("--failed-only needs the source environment's metadata to know what failed")
+        failed = _failed_task_instances(metadata, since)
     present = {log.name: log.sha256 for log in target.task_logs()}
     with progress.step(f"copying task logs {source.name} -> {target.name}" + (" (failed only)" if failed_only else "")):
         for log in source.task_logs(since):
@@ -41,7 +67,7 @@ def copy_task_logs(
                 result.unchanged += 1
                 continue
             content = source.read_task_log(log)
-            if hashlib.sha256(content).hexdigest() != log.sha256:
+            if content_digest(content).hexdigest() != log.sha256:
                 progress.say(f"{log.name} changed while it was being copied; copying its current content")
             target.write_task_log(log.name, content)
             result.copied += 1

@@ -5,6 +5,7 @@ and every planted defect is caught by the right table's test without a secret in
 from __future__ import annotations
 
 import json
+import pickle
 import shutil
 import signal
 import subprocess
@@ -271,6 +272,34 @@ def test_suite_catches_each_planted_defect_in_the_right_table(
     for secret in (*SECRETS.values(), planted_password, "staging", "analytics"):
         assert secret not in output, f"{secret!r} appears in the suite's output"
     import_metadata(export_dir, target)  # repairs every planted defect: import is an upsert
+
+
+def test_pickled_xcom_is_reported_not_migratable(
+    source: EphemeralEnvironment, target: EphemeralEnvironment, tmp_path: Path
+) -> None:
+    """2.x with enable_xcom_pickling stores pickles; 3.x cannot hold them, so the import names each one."""
+    pickled = sa.text(
+        "INSERT INTO xcom (dag_run_id, task_id, map_index, key, dag_id, run_id, value, timestamp) "
+        "SELECT id, 'extract', -1, 'pickled', dag_id, run_id, :value, now() FROM dag_run "
+        "WHERE dag_id = 'demo_etl' AND run_id = 'backfill__2024-03-01T00:00:00+00:00'"
+    )
+    with writer(source).begin() as connection:
+        connection.execute(pickled, {"value": pickle.dumps({"rows": 42})})
+    try:
+        export_metadata(source, tmp_path / "with-pickle", include_secrets=True)
+    finally:
+        with writer(source).begin() as connection:
+            connection.execute(sa.text("DELETE FROM xcom WHERE key = 'pickled'"))
+
+    result = import_metadata(tmp_path / "with-pickle", target)
+
+    xcom = result.tables["xcom"]
+    assert xcom.not_migratable == 1
+    assert xcom.not_migratable_examples == [
+        "dag_id='demo_etl', run_id='backfill__2024-03-01T00:00:00+00:00', task_id='extract', map_index=-1, "
+        "key='pickled': value holds a pickled or unreadable value (not migratable)"
+    ]
+    assert xcom.rows_written == xcom.rows_read - 1
 
 
 def _with_many_log_rows(export_dir: Path, destination: Path, rows: int) -> Path:

@@ -8,18 +8,23 @@ it is loaded into every pytest session of a Python that has mwaa-verify installe
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from mwaa_verify.config import Config, load_config
-from mwaa_verify.environments.base import Environment
+from mwaa_verify.environments.base import DagReport, Environment
 from mwaa_verify.errors import MwaaVerifyError
 
-ENVIRONMENT_OPTIONS = {"source_env": "source", "target_env": "target"}
+ENVIRONMENT_OPTIONS = {
+    "source_env": "source",
+    "target_env": "target",
+    "source_dag_report": "source",
+    "target_dag_report": "target",
+}
 _CONFIG_KEY = pytest.StashKey[Config]()
 _OPEN_KEY = pytest.StashKey[dict[str, Environment]]()
+_REPORT_KEY = pytest.StashKey[dict[str, DagReport]]()
 
 
 def _positive_days(text: str) -> int:
@@ -116,32 +121,78 @@ def export_location(pytestconfig: pytest.Config) -> str:
     return location
 
 
-def _environment_fixture(option: str):
-    """A session fixture that opens the environment named by --<option> once and closes it at the end."""
+def opened_environment(config: pytest.Config, option: str) -> Environment:
+    """The environment --<option> names, opened once per session (also when collection needs it first) and
+    closed when pytest ends."""
+    from mwaa_verify.environments import open_environment
 
-    @pytest.fixture(scope="session", name=f"{option}_env")
-    def fixture(pytestconfig: pytest.Config, mwaa_config: Config) -> Iterator[Environment]:
-        from mwaa_verify.environments import open_environment
-
-        name = pytestconfig.getoption(option)
-        opened = pytestconfig.stash.setdefault(_OPEN_KEY, {})
-        if name in opened:  # --source and --target name the same environment
-            yield opened[name]
-            return
-        try:
-            environment = open_environment(mwaa_config.environment(name), mwaa_config)
-            environment.start()
-        except MwaaVerifyError as exc:
-            pytest.fail(f"cannot open environment {name!r}: {exc}", pytrace=False)
+    name = config.getoption(option)
+    opened = config.stash.setdefault(_OPEN_KEY, {})
+    if name not in opened:
+        loaded = config.stash.get(_CONFIG_KEY, None) or load_config(
+            config.getoption("mwaa_config"), start=config.invocation_params.dir
+        )
+        config.stash[_CONFIG_KEY] = loaded
+        environment = open_environment(loaded.environment(name), loaded)
+        config.add_cleanup(environment.close)
+        environment.start()
         opened[name] = environment
-        try:
-            yield environment
-        finally:
-            opened.pop(name, None)
-            environment.close()
+    return opened[name]
 
+
+def dag_report(config: pytest.Config, option: str) -> DagReport:
+    reports = config.stash.setdefault(_REPORT_KEY, {})
+    if option not in reports:
+        reports[option] = opened_environment(config, option).dag_report()
+    return reports[option]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """One test per DAG file of the target, and one per DAG id of the source, known only once they are parsed."""
+    for argument, option, listing in (
+        ("target_dag_file", "target", lambda report: sorted(item.path for item in report.files)),
+        ("source_dag_id", "source", lambda report: sorted(report.dags)),
+    ):
+        if argument not in metafunc.fixturenames:
+            continue
+        if not metafunc.config.getoption(option):
+            raise pytest.UsageError(
+                f"{metafunc.definition.nodeid} needs --{option} NAME; {_known_environments(metafunc.config)}"
+            )
+        try:
+            values = listing(dag_report(metafunc.config, option))
+        except MwaaVerifyError as exc:
+            name = metafunc.config.getoption(option)
+            raise pytest.UsageError(f"cannot read the DAGs of --{option} {name}: {exc}") from None
+        metafunc.parametrize(argument, values, ids=values)
+
+
+def _environment_fixture(option: str):
+    @pytest.fixture(scope="session", name=f"{option}_env")
+    def fixture(pytestconfig: pytest.Config) -> Environment:
+        try:
+            return opened_environment(pytestconfig, option)
+        except MwaaVerifyError as exc:
+            pytest.fail(f"cannot open environment {pytestconfig.getoption(option)!r}: {exc}", pytrace=False)
+
+    fixture.__doc__ = f"The environment --{option} names, open for the whole session."
+    return fixture
+
+
+def _report_fixture(option: str):
+    @pytest.fixture(scope="session", name=f"{option}_dag_report")
+    def fixture(pytestconfig: pytest.Config, request: pytest.FixtureRequest) -> DagReport:
+        request.getfixturevalue(f"{option}_env")  # a clear failure if the environment cannot be opened
+        try:
+            return dag_report(pytestconfig, option)
+        except MwaaVerifyError as exc:
+            pytest.fail(f"cannot parse the DAGs of {pytestconfig.getoption(option)!r}: {exc}", pytrace=False)
+
+    fixture.__doc__ = f"How --{option}'s dag-processor parses its DAGs folder."
     return fixture
 
 
 source_env = _environment_fixture("source")
 target_env = _environment_fixture("target")
+source_dag_report = _report_fixture("source")
+target_dag_report = _report_fixture("target")

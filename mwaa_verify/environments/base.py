@@ -10,6 +10,7 @@ import abc
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -186,6 +187,14 @@ class Environment(abc.ABC):
     def write_task_log(self, name: str, content: bytes) -> None:
         """Store a task log under its version-neutral name (`dag_id=.../attempt=N.log`)."""
         raise MwaaVerifyError(f"environment {self.name!r} (kind {self.kind!r}) cannot receive task logs from here")
+
+    def dags_path(self) -> Path | None:
+        """A local folder holding the environment's DAG files (a copy, for remote kinds), for static checks."""
+        return None
+
+    def plugins_path(self) -> Path | None:
+        """A local folder holding the environment's plugins, when it has any."""
+        return None
 
     def schema_revision(self) -> str | None:
         """The metadata schema's migration revision, when this kind can see it."""

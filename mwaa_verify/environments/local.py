@@ -178,6 +178,13 @@ class HostAirflow(Environment):
     def schema_revision(self) -> str | None:
         return self.metadata.schema_revision()
 
+    def dags_path(self) -> Path | None:
+        return self.dags_folder
+
+    def plugins_path(self) -> Path | None:
+        folder = self.info().config_options.get("core.plugins_folder")
+        return Path(folder) if folder else None
+
     def rows(self, table: str, since: datetime | None = None) -> Iterator[dict[str, Any]]:
         return self.metadata.rows(table, since)
 

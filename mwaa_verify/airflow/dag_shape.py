@@ -1,0 +1,76 @@
+"""Whether a DAG kept its shape across versions: same tasks, same wiring, the same schedule in meaning.
+
+Airflow 3 changed three defaults silently; each is named with its fix rather than shown as a bare diff:
+a DAG without `schedule` ran daily on 2.x and never runs on 3.x; catchup defaulted to True and now to False;
+cron strings and timedeltas now make trigger timetables (logical_date is the run time, not the start of the
+data interval) unless [scheduler] create_cron_data_intervals / create_delta_data_intervals say otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from mwaa_verify.environments.base import DagShape
+
+DAY_SECONDS = 86400.0
+
+
+def shape_changes(source: DagShape, target: DagShape) -> list[str]:
+    problems = []
+    missing = sorted(set(source.task_ids) - set(target.task_ids))
+    added = sorted(set(target.task_ids) - set(source.task_ids))
+    if missing:
+        problems.append(f"tasks missing on the target: {', '.join(missing)}")
+    if added:
+        problems.append(f"tasks only on the target: {', '.join(added)}")
+    lost = sorted(set(source.edges) - set(target.edges))
+    gained = sorted(set(target.edges) - set(source.edges))
+    if lost:
+        problems.append("dependencies missing on the target: " + ", ".join(f"{a} >> {b}" for a, b in lost))
+    if gained:
+        problems.append("dependencies only on the target: " + ", ".join(f"{a} >> {b}" for a, b in gained))
+    problems += schedule_changes(source.schedule, target.schedule)
+    if source.catchup and not target.catchup:
+        problems.append(
+            "catchup changed True -> False: Airflow 3 defaults catchup to False ([scheduler] catchup_by_default); "
+            "set catchup=True on the DAG to keep backfilling missed intervals"
+        )
+    elif source.catchup != target.catchup:
+        problems.append(f"catchup changed {source.catchup} -> {target.catchup}")
+    return problems
+
+
+def schedule_changes(source: Mapping[str, Any], target: Mapping[str, Any]) -> list[str]:
+    if source["kind"] == "delta" and source["expression"] == DAY_SECONDS and target["kind"] == "none":
+        return [
+            "schedule changed from every day to None: a DAG without `schedule` ran daily on Airflow 2 and never "
+            "runs on Airflow 3; set schedule='@daily' (or what it should be) explicitly"
+        ]
+    if (source["kind"], source["expression"], source["timezone"]) != (
+        target["kind"],
+        target["expression"],
+        target["timezone"],
+    ):
+        return [f"schedule changed: {_describe(source)} -> {_describe(target)}"]
+    if source["kind"] in {"cron", "delta"} and source["data_interval"] and not target["data_interval"]:
+        option = "create_cron_data_intervals" if source["kind"] == "cron" else "create_delta_data_intervals"
+        timetable = target["timetable"].rsplit(".", 1)[-1]
+        return [
+            f"schedule {source['expression']!r} is now a {timetable}: runs happen at the same times, but "
+            f"logical_date is the run time instead of the start of the data interval, so templates such as "
+            f"{{{{ ds }}}} shift by one interval; set [scheduler] {option} = True on the target to keep Airflow 2's "
+            f"behaviour"
+        ]
+    return []
+
+
+def _describe(schedule: Mapping[str, Any]) -> str:
+    kind = schedule["kind"]
+    if kind == "cron":
+        return f"cron {schedule['expression']!r}" + (f" ({schedule['timezone']})" if schedule["timezone"] else "")
+    if kind == "delta":
+        return f"every {schedule['expression']:g} s"
+    return {"none": "None (manual only)", "once": "@once", "continuous": "@continuous", "asset": "asset-triggered"}.get(
+        kind, schedule.get("summary") or kind
+    )

@@ -10,6 +10,7 @@ workdir for inspection.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import subprocess
 import sys
@@ -37,6 +38,12 @@ SOURCE_RUNS = (
     ("demo_failing", date(2024, 3, 1), date(2024, 3, 1)),
     ("legacy_bash_operator", date(2024, 3, 1), date(2024, 3, 1)),
 )
+# What a careful migration sets on the 3.x target: cron and timedelta schedules keep Airflow 2's data intervals
+# (logical_date = interval start), so the migrated DAGs keep their meaning (the DAG import suite checks it).
+TARGET_AIRFLOW_CONFIG = {
+    "scheduler.create_cron_data_intervals": "True",
+    "scheduler.create_delta_data_intervals": "True",
+}
 SUMMARY_TABLES = (
     "dag_run",
     "task_instance",
@@ -102,7 +109,7 @@ def run_demo(
     )
     target = EphemeralEnvironment(
         EphemeralConfig(name="demo-target", airflow_version=target_version, dags_folder=DEMO_DAGS,
-                        workdir=workdir / "target"),
+                        workdir=workdir / "target", airflow_config=TARGET_AIRFLOW_CONFIG),
         config.cache_dir,
     )  # fmt: skip
     with source, target:
@@ -138,9 +145,9 @@ def run_demo(
             if environment.cluster is not None
         }
         config_path = _write_config(workdir, (source, target))
-        with progress.step("verifying the migration: metadata parity suite"):
+        with progress.step("verifying the migration: DAG import and metadata parity suites"):
             suite = _run_suites(workdir, config_path, export_dir)
-    (workdir / "parity-suite.txt").write_text(suite.stdout, encoding="utf-8")
+    (workdir / "suites.txt").write_text(suite.stdout, encoding="utf-8")
     return DemoResult(
         workdir, reports, row_counts, task_logs, tuple(failed), database_dirs, export_dir, imported, logs_copied,
         config_path, suite.returncode, suite.stdout,
@@ -157,12 +164,14 @@ def _write_config(workdir: Path, environments: tuple[EphemeralEnvironment, ...])
 
 def _run_suites(workdir: Path, config_path: Path, export_dir: Path) -> subprocess.CompletedProcess[str]:
     command = [
-        sys.executable, "-m", "pytest", str(SUITES / "test_metadata_parity.py"),
+        sys.executable, "-m", "pytest", str(SUITES / "test_dag_import.py"), str(SUITES / "test_metadata_parity.py"),
         "--mwaa-config", str(config_path), "--source", "demo-source", "--target", "demo-target",
         "--export", str(export_dir), "-p", "no:cacheprovider", "--rootdir", str(workdir), "-q", "-rfEs",
         "--tb=line", "-o", "addopts=",
     ]  # fmt: skip
-    return subprocess.run(command, capture_output=True, text=True, cwd=workdir, stdin=subprocess.DEVNULL)
+    # wide enough that pytest's one-line summary keeps each failure's reason
+    env = {**os.environ, "COLUMNS": "250"}
+    return subprocess.run(command, capture_output=True, text=True, cwd=workdir, stdin=subprocess.DEVNULL, env=env)
 
 
 def demo_summary(result: DemoResult) -> str:
@@ -191,13 +200,14 @@ def demo_summary(result: DemoResult) -> str:
         f"Task logs copied: {result.logs_copied.copied} ({result.logs_copied.bytes_copied} bytes), "
         f"{result.logs_copied.unchanged} already there",
         "",
-        "Metadata parity suite (pytest, one test per table):",
-        *("  " + line for line in result.suite_output.strip().splitlines()[-25:]),
+        "The verification (pytest: DAG import suite, one test per file and per DAG; metadata parity suite, one "
+        "test per table):",
+        *("  " + line for line in _summary_lines(result.suite_output)),
     ]
     if result.suite_exit_code:
         parts.append(
-            "  (expected: the legacy_* DAGs do not import on Airflow 3, so the target lacks them; finding that "
-            "before cutover is what the verification is for)"
+            "  (expected: the legacy_* DAGs break on Airflow 3, each for the reason shown, so the target lacks them; "
+            "finding that before cutover is what the verification is for)"
         )
     parts.append("")
     if result.failed_runs:
@@ -205,9 +215,19 @@ def demo_summary(result: DemoResult) -> str:
             f"Runs that ended failed on the source (expected for demo_failing): {', '.join(result.failed_runs)}"
         )
     parts.append("Where everything is (servers are stopped; the files are kept):")
-    parts.append(f"  metadata export: {result.export_dir}; parity suite output: {result.workdir / 'parity-suite.txt'}")
+    parts.append(f"  metadata export: {result.export_dir}; suites' output: {result.workdir / 'suites.txt'}")
     for name, folder in (("demo-source", "source"), ("demo-target", "target")):
         parts.append(f"  {name}: DAGs, task logs and Airflow's output per run under {result.workdir / folder}")
         if name in result.database_dirs:
             parts.append(f"  {name}: PostgreSQL data directory {result.database_dirs[name]}")
     return "\n".join(parts)
+
+
+def _summary_lines(output: str) -> list[str]:
+    """pytest's short summary: one line per failure with its reason, and the totals."""
+    lines = output.strip().splitlines()
+    start = next((i for i, line in enumerate(lines) if "short test summary info" in line), len(lines) - 1)
+    return [line[:220] for line in lines[start + 1 :] if not line.startswith("SKIPPED")] + [
+        f"({sum(1 for line in lines[start + 1 :] if line.startswith('SKIPPED'))} skipped as not applicable; "
+        f"details in suites.txt)"
+    ]

@@ -38,8 +38,8 @@ def test_dag_file_imports_on_the_target(target_dag_file: str, target_dag_report:
     version = target_dag_report.airflow_version
 
     assert parsed.import_error is None, (
-        f"{target_dag_file} does not import on Airflow {version} (parsed as its dag-processor does):\n"
-        f"{parsed.import_error.strip()}"
+        f"{target_dag_file} does not import on Airflow {version}: {parsed.error_summary}\n"
+        f"(parsed as its dag-processor parses it; Airflow's traceback:)\n{parsed.import_error.strip()}"
     )
     assert parsed.parse_seconds <= target_dag_report.dagbag_import_timeout, (
         f"{target_dag_file} took {parsed.parse_seconds:.1f} s to parse, more than the target's "
@@ -56,7 +56,7 @@ def test_dag_file_has_no_airflow3_breaking_findings(
             warnings.warn(str(finding), Airflow3Finding, stacklevel=1)
     breaking = [finding for finding in findings if finding.breaking]
 
-    assert not breaking, f"{len(breaking)} finding(s) that break on Airflow 3:\n" + "\n".join(map(str, breaking))
+    assert not breaking, f"{len(breaking)} finding(s) that break on Airflow 3: " + "; ".join(map(str, breaking))
 
 
 def test_dag_keeps_its_shape_on_the_target(
@@ -71,7 +71,7 @@ def test_dag_keeps_its_shape_on_the_target(
 
     problems = shape_changes(source, target)
 
-    assert not problems, f"DAG {source_dag_id} changed on the target:\n" + "\n".join(f"- {p}" for p in problems)
+    assert not problems, f"DAG {source_dag_id} changed on the target: " + "; ".join(problems)
 
 
 def test_parse_time_within_the_targets_budget(target_dag_report: DagReport) -> None:

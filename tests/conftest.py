@@ -6,6 +6,9 @@ test module shares them. At the end of the session nothing they started may stil
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -36,10 +39,22 @@ def postgres_servers_under(prefix: str) -> list[str]:
     return found
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Everything this session creates lives under one temporary directory of its own, so the end-of-session
+    check sees this session's servers only, not those of another run on the same machine."""
+    if not hasattr(config, "workerinput"):
+        session_tmp = Path(tempfile.mkdtemp(prefix="mwaa-verify-tests-"))
+        session_tmp.chmod(0o711)  # PostgreSQL may run as the postgres user and must reach its files
+        os.environ["TMPDIR"] = str(session_tmp)
+        tempfile.tempdir = None  # re-read TMPDIR
+        config.add_cleanup(lambda: shutil.rmtree(session_tmp, ignore_errors=True))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def nothing_left_running() -> Iterator[None]:
+    session_tmp = tempfile.gettempdir()
     yield
-    leftovers = postgres_servers_under("mwaa-verify-")
+    leftovers = postgres_servers_under(session_tmp)
     assert not leftovers, f"PostgreSQL servers still running after the tests: {leftovers}"
 
 

@@ -22,6 +22,20 @@ class TaskLogKey:
     map_index: int
     try_number: int
 
+    def task_log(self, name: str, digest: LogDigest) -> TaskLog:
+        """The listing entry of a log with this key, stored under `name`, whose content gave `digest`."""
+        return TaskLog(
+            dag_id=self.dag_id,
+            run_id=self.run_id,
+            task_id=self.task_id,
+            map_index=self.map_index,
+            try_number=self.try_number,
+            name=name,
+            size=digest.size,
+            sha256=digest.hexdigest(),
+            lines=digest.lines,
+        )
+
 
 def parse_log_path(relative: str) -> TaskLogKey | None:
     """The task attempt a log file belongs to, or None for files that are not task logs."""
@@ -60,26 +74,11 @@ def task_log_files(base_log_folder: Path, since: datetime | None = None) -> Iter
                 continue
             if cutoff is not None and path.stat().st_mtime < cutoff:
                 continue
-            size, lines, digest = _digest(path)
-            yield TaskLog(
-                dag_id=key.dag_id,
-                run_id=key.run_id,
-                task_id=key.task_id,
-                map_index=key.map_index,
-                try_number=key.try_number,
-                name=relative,
-                size=size,
-                sha256=digest,
-                lines=lines,
-            )
-
-
-def _digest(path: Path) -> tuple[int, int, str]:
-    digest = LogDigest()
-    with path.open("rb") as handle:
-        for line in handle:
-            digest.add_line(line)
-    return digest.size, digest.lines, digest.hexdigest()
+            digest = LogDigest()
+            with path.open("rb") as handle:
+                for line in handle:
+                    digest.add_line(line)
+            yield key.task_log(relative, digest)
 
 
 class LogDigest:

@@ -43,17 +43,7 @@ class CloudWatchTaskLogs:
             digest = LogDigest()
             for message in self._messages(stream["logStreamName"]):
                 digest.add_line(message.encode("utf-8"))
-            yield TaskLog(
-                dag_id=key.dag_id,
-                run_id=key.run_id,
-                task_id=key.task_id,
-                map_index=key.map_index,
-                try_number=key.try_number,
-                name=stream["logStreamName"],
-                size=digest.size,
-                sha256=digest.hexdigest(),
-                lines=digest.lines,
-            )
+            yield key.task_log(stream["logStreamName"], digest)
 
     def read_task_log(self, log: TaskLog) -> bytes:
         return "".join(message + "\n" for message in self._messages(log.name)).encode("utf-8")

@@ -18,6 +18,7 @@ from mwaa_verify.config import load_config
 from mwaa_verify.errors import ConfigError, MwaaVerifyError, aws_problem
 from mwaa_verify.migrate.location import Location
 from mwaa_verify.report import console
+from mwaa_verify.verification import SUITE_NAMES
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--workdir", type=Path, default=Path("reports/demo"), help="where the demo keeps its files")
     demo.add_argument("--source-version", default=DEMO_SOURCE_VERSION)
     demo.add_argument("--target-version", default=DEMO_TARGET_VERSION)
+    demo.add_argument("--reports", type=Path, default=Path("reports"), help="where the verification reports go")
 
     commands.add_parser("envs", help="list the environments the configuration defines")
 
@@ -49,6 +51,19 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument("export", help="the export's directory or s3://bucket/prefix")
     load.add_argument("environment", help="the environment to import into")
     load.add_argument("--dry-run", action="store_true", help="transform and write everything, then roll back")
+
+    run = commands.add_parser("run", help="run the bundled verification suites and write the reports")
+    run.add_argument("--source", required=True, help="environment migrated from")
+    run.add_argument("--target", required=True, help="environment migrated to")
+    run.add_argument("--suite", action="append", choices=SUITE_NAMES, help="only this suite (repeatable)")
+    run.add_argument("--since", type=int, metavar="DAYS", help="only the last DAYS days of history")
+    run.add_argument("--export", metavar="LOCATION", help="a metadata export to check against the source")
+    run.add_argument("--logs-failed-only", action="store_true", help="check only logs of failed task instances")
+    run.add_argument("--reports", type=Path, default=Path("reports"), help="where the reports go (default: reports)")
+
+    report = commands.add_parser("report", help="write the sign-off summary (and Allure HTML) from allure-results")
+    report.add_argument("--results", type=Path, default=Path("reports/allure-results"))
+    report.add_argument("--reports", type=Path, default=Path("reports"))
 
     logs = commands.add_parser("copy-logs", help="copy task logs from one environment to another")
     logs.add_argument("source")
@@ -84,7 +99,7 @@ def _demo(args: argparse.Namespace) -> int:
     from mwaa_verify.demo import demo_summary, run_demo
 
     config = load_config(args.mwaa_config)
-    result = run_demo(config, args.workdir, args.source_version, args.target_version)
+    result = run_demo(config, args.workdir, args.source_version, args.target_version, args.reports)
     print(demo_summary(result))
     return 0
 
@@ -165,7 +180,47 @@ def _copy_logs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run(args: argparse.Namespace) -> int:
+    from mwaa_verify.verification import run_verification
+
+    config = load_config(args.mwaa_config)
+    for name in (args.source, args.target):
+        config.environment(name)  # an unknown name fails here, listing the known ones
+    _window(args.since)
+    extra = [*(["--since", str(args.since)] if args.since else []), *(["--export", args.export] if args.export else [])]
+    extra += ["--logs-failed-only"] if args.logs_failed_only else []
+    outcome = run_verification(
+        args.source, args.target, args.reports, config.path, config.cache_dir,
+        tuple(args.suite) if args.suite else SUITE_NAMES, tuple(extra),
+    )  # fmt: skip
+    print(_report_paths(outcome.summary_md, outcome.summary_html, outcome.allure_html, outcome.junit))
+    print(outcome.summary_md.read_text(encoding="utf-8").split("\n\n")[1])  # the verdict line
+    return outcome.exit_code
+
+
+def _report(args: argparse.Namespace) -> int:
+    from mwaa_verify.report.allure_html import generate_html
+    from mwaa_verify.report.summary import read_results, write_summary
+
+    config = load_config(args.mwaa_config)
+    summary = read_results(args.results)
+    markdown, page = write_summary(summary, args.reports)
+    allure_html = generate_html(args.results, args.reports / "allure-report", config.cache_dir, "mwaa-verify")
+    print(_report_paths(markdown, page, allure_html, None))
+    return 0 if summary.signed_off else 1
+
+
+def _report_paths(markdown: Path, page: Path, allure_html: Path | None, junit: Path | None) -> str:
+    lines = [f"sign-off summary: {page} (and {markdown.name})"]
+    lines.append(f"Allure report: {allure_html}" if allure_html else "Allure report: not generated (see above)")
+    if junit:
+        lines.append(f"JUnit XML: {junit}")
+    return "\n".join(lines)
+
+
 COMMANDS = {
+    "run": _run,
+    "report": _report,
     "demo": _demo,
     "envs": _envs,
     "dags": _dags,

@@ -84,6 +84,8 @@ class Config:
     path: Path | None
     environments: Mapping[str, EnvironmentConfig]
     cache_dir: Path
+    # Airflow options ("section.option") that are meant to differ between source and target
+    intended_config_differences: tuple[str, ...] = ()
 
     def environment(self, name: str) -> EnvironmentConfig:
         try:
@@ -147,7 +149,7 @@ def _parse_file(path: Path) -> Config:
         where = f"{path} [tool.mwaa_verify]"
         if not isinstance(data, dict):
             raise ConfigError(f"{where} is missing or not a table; add a [tool.mwaa_verify] section")
-    _reject_unknown(data, {"environments", "cache_dir"}, where)
+    _reject_unknown(data, {"environments", "cache_dir", "verify"}, where)
     base = path.parent
     cache_dir = default_cache_dir()
     if "cache_dir" in data:
@@ -159,7 +161,13 @@ def _parse_file(path: Path) -> Config:
         name: _parse_environment(name, table, base, f"{where} [environments.{name}]")
         for name, table in environments_table.items()
     }
-    return Config(path=path, environments=environments, cache_dir=cache_dir)
+    verify = data.get("verify", {})
+    if not isinstance(verify, dict):
+        raise ConfigError(f"{where}: 'verify' must be a table")
+    _reject_unknown(verify, {"intended_config_differences"}, f"{where} [verify]")
+    intended = _string_list(verify.get("intended_config_differences", []), base, f"{where} [verify] "
+                            "intended_config_differences")  # fmt: skip
+    return Config(path=path, environments=environments, cache_dir=cache_dir, intended_config_differences=intended)
 
 
 # Field specs per kind: key -> (required, converter). Converters receive (value, base dir, location).

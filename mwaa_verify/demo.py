@@ -10,10 +10,7 @@ workdir for inspection.
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import subprocess
-import sys
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -28,6 +25,7 @@ from mwaa_verify.migrate.export import export_metadata
 from mwaa_verify.migrate.import_ import ImportResult, import_metadata
 from mwaa_verify.migrate.logs import LogCopyResult, copy_task_logs
 from mwaa_verify.report import console
+from mwaa_verify.verification import VerificationRun, run_verification
 
 DEMO_DAGS = Path(__file__).resolve().parent / "demo_dags"
 # (dag_id, first logical date, last logical date) run on the source; all scheduled, so backfill covers them
@@ -75,9 +73,6 @@ Pool.create_or_update_pool("etl_pool", slots=4, description="ETL concurrency", i
 """
 
 
-SUITES = Path(__file__).resolve().parent / "suites"
-
-
 @dataclass(frozen=True)
 class DemoResult:
     workdir: Path
@@ -90,8 +85,7 @@ class DemoResult:
     imported: ImportResult
     logs_copied: LogCopyResult
     config_path: Path
-    suite_exit_code: int
-    suite_output: str
+    verification: VerificationRun
 
 
 def run_demo(
@@ -99,6 +93,7 @@ def run_demo(
     workdir: Path,
     source_version: str = DEMO_SOURCE_VERSION,
     target_version: str = DEMO_TARGET_VERSION,
+    reports: Path = Path("reports"),
 ) -> DemoResult:
     workdir = workdir.resolve()
     source = EphemeralEnvironment(
@@ -126,10 +121,10 @@ def run_demo(
         # the migration, step by step as the MWAA guide describes it
         with progress.step(f"demo-target: dag-processor parses the DAGs on Airflow {target.version}"):
             target.parse_dags()
-        reports = {}
+        dag_reports = {}
         for environment in (source, target):
             with progress.step(f"{environment.name}: parsing DAGs as Airflow {environment.version}'s dag-processor"):
-                reports[environment.name] = environment.dag_report()
+                dag_reports[environment.name] = environment.dag_report()
         export_dir = workdir / "export"
         export_metadata(source, export_dir, include_secrets=True)
         imported = import_metadata(export_dir, target, journal_dir=workdir / "import-journal")
@@ -145,33 +140,28 @@ def run_demo(
             if environment.cluster is not None
         }
         config_path = _write_config(workdir, (source, target))
-        with progress.step("verifying the migration: DAG import and metadata parity suites"):
-            suite = _run_suites(workdir, config_path, export_dir)
-    (workdir / "suites.txt").write_text(suite.stdout, encoding="utf-8")
+        verification = run_verification(
+            "demo-source",
+            "demo-target",
+            reports,
+            config_path,
+            config.cache_dir,
+            extra_args=("--export", str(export_dir)),
+        )
     return DemoResult(
-        workdir, reports, row_counts, task_logs, tuple(failed), database_dirs, export_dir, imported, logs_copied,
-        config_path, suite.returncode, suite.stdout,
+        workdir, dag_reports, row_counts, task_logs, tuple(failed), database_dirs, export_dir, imported, logs_copied,
+        config_path, verification,
     )  # fmt: skip
 
 
 def _write_config(workdir: Path, environments: tuple[EphemeralEnvironment, ...]) -> Path:
     """The demo's environments as `local` ones, so the suites reach them exactly as a user's own Airflow."""
     header = "# written by `mwaa-verify demo`: its two environments, while it runs\n\n"
+    intended = json.dumps(sorted(TARGET_AIRFLOW_CONFIG))
+    verify = f"[verify]\n# set on the target on purpose\nintended_config_differences = {intended}\n\n"
     path = workdir / "mwaa-verify.toml"
-    path.write_text(header + "\n".join(local_config_toml(environment) for environment in environments))
+    path.write_text(header + verify + "\n".join(local_config_toml(environment) for environment in environments))
     return path
-
-
-def _run_suites(workdir: Path, config_path: Path, export_dir: Path) -> subprocess.CompletedProcess[str]:
-    command = [
-        sys.executable, "-m", "pytest", str(SUITES / "test_dag_import.py"), str(SUITES / "test_metadata_parity.py"),
-        "--mwaa-config", str(config_path), "--source", "demo-source", "--target", "demo-target",
-        "--export", str(export_dir), "-p", "no:cacheprovider", "--rootdir", str(workdir), "-q", "-rfEs",
-        "--tb=line", "-o", "addopts=",
-    ]  # fmt: skip
-    # wide enough that pytest's one-line summary keeps each failure's reason
-    env = {**os.environ, "COLUMNS": "250"}
-    return subprocess.run(command, capture_output=True, text=True, cwd=workdir, stdin=subprocess.DEVNULL, env=env)
 
 
 def demo_summary(result: DemoResult) -> str:
@@ -200,11 +190,10 @@ def demo_summary(result: DemoResult) -> str:
         f"Task logs copied: {result.logs_copied.copied} ({result.logs_copied.bytes_copied} bytes), "
         f"{result.logs_copied.unchanged} already there",
         "",
-        "The verification (pytest: DAG import suite, one test per file and per DAG; metadata parity suite, one "
-        "test per table):",
-        *("  " + line for line in _summary_lines(result.suite_output)),
+        "The verification (mwaa-verify run: DAG import, metadata parity, task logs, configuration):",
+        *("  " + line for line in _summary_lines(result.verification.output)),
     ]
-    if result.suite_exit_code:
+    if result.verification.exit_code:
         parts.append(
             "  (expected: the legacy_* DAGs break on Airflow 3, each for the reason shown, so the target lacks them; "
             "finding that before cutover is what the verification is for)"
@@ -215,7 +204,11 @@ def demo_summary(result: DemoResult) -> str:
             f"Runs that ended failed on the source (expected for demo_failing): {', '.join(result.failed_runs)}"
         )
     parts.append("Where everything is (servers are stopped; the files are kept):")
-    parts.append(f"  metadata export: {result.export_dir}; suites' output: {result.workdir / 'suites.txt'}")
+    run = result.verification
+    parts.append(f"  sign-off summary: {run.summary_html} (and {run.summary_md.name})")
+    parts.append(f"  Allure report: {run.allure_html or 'not generated (Node.js or npm unavailable)'}")
+    parts.append(f"  Allure results: {run.allure_results}; JUnit XML: {run.junit}")
+    parts.append(f"  metadata export: {result.export_dir}")
     for name, folder in (("demo-source", "source"), ("demo-target", "target")):
         parts.append(f"  {name}: DAGs, task logs and Airflow's output per run under {result.workdir / folder}")
         if name in result.database_dirs:
@@ -227,7 +220,4 @@ def _summary_lines(output: str) -> list[str]:
     """pytest's short summary: one line per failure with its reason, and the totals."""
     lines = output.strip().splitlines()
     start = next((i for i, line in enumerate(lines) if "short test summary info" in line), len(lines) - 1)
-    return [line[:220] for line in lines[start + 1 :] if not line.startswith("SKIPPED")] + [
-        f"({sum(1 for line in lines[start + 1 :] if line.startswith('SKIPPED'))} skipped as not applicable; "
-        f"details in suites.txt)"
-    ]
+    return [line[:220] for line in lines[start + 1 :] if not line.startswith("SKIPPED")]

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from mwaa_verify.config import Config, load_config
-from mwaa_verify.environments.base import DagReport, Environment
+from mwaa_verify.environments.base import DagReport, Environment, TaskLog
 from mwaa_verify.errors import MwaaVerifyError
 
 ENVIRONMENT_OPTIONS = {
@@ -25,6 +26,7 @@ ENVIRONMENT_OPTIONS = {
 _CONFIG_KEY = pytest.StashKey[Config]()
 _OPEN_KEY = pytest.StashKey[dict[str, Environment]]()
 _REPORT_KEY = pytest.StashKey[dict[str, DagReport]]()
+_LOGS_KEY = pytest.StashKey[dict[str, dict[str, dict[str, TaskLog]]]]()
 
 
 def _positive_days(text: str) -> int:
@@ -48,6 +50,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "searched upwards from the current directory)",
     )
     group.addoption("--since", metavar="DAYS", type=_positive_days, help="verify only the last DAYS days of history")
+    group.addoption(
+        "--logs-failed-only",
+        action="store_true",
+        help="check only the task logs of task instances that failed (what the AWS sample copies by default)",
+    )
     group.addoption(
         "--export",
         metavar="LOCATION",
@@ -121,6 +128,40 @@ def export_location(pytestconfig: pytest.Config) -> str:
     return location
 
 
+@pytest.fixture(autouse=True)
+def _mwaa_verify_allure_labels(request: pytest.FixtureRequest) -> None:
+    """Labels every suite test for Allure (epic, feature, story, severity, parameters) when it is recording."""
+    from mwaa_verify.report import allure_results
+
+    module = getattr(request.node, "module", None)
+    suite = module.__name__.rsplit(".", 1)[-1] if module is not None else None
+    if suite in allure_results.SUITES and allure_results.enabled(request.config):
+        allure_results.label_test(request.node)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Both environments, as they were verified, next to the Allure results."""
+    from mwaa_verify.report import allure_results
+
+    config = session.config
+    if not allure_results.enabled(config):
+        return
+    described = {}
+    for option in ("source", "target"):
+        name = config.getoption(option)
+        environment = config.stash.get(_OPEN_KEY, {}).get(name) if name else None
+        if environment is None:
+            continue
+        values = {"name": environment.name, "kind": environment.kind}
+        try:
+            info = environment.info()
+            values.update(airflow=info.airflow_version, python=info.python_version)
+        except MwaaVerifyError:
+            pass
+        described[option] = values
+    allure_results.write_run_files(Path(config.option.allure_report_dir), described)
+
+
 def opened_environment(config: pytest.Config, option: str) -> Environment:
     """The environment --<option> names, opened once per session (also when collection needs it first) and
     closed when pytest ends."""
@@ -147,23 +188,47 @@ def dag_report(config: pytest.Config, option: str) -> DagReport:
     return reports[option]
 
 
+def task_log_index(config: pytest.Config, option: str) -> dict[str, dict[str, TaskLog]]:
+    """--<option>'s task logs in the --since window, by DAG id and then by log name; listed once."""
+    indexes = config.stash.setdefault(_LOGS_KEY, {})
+    if option not in indexes:
+        days = config.getoption("since")
+        window = datetime.now(UTC) - timedelta(days=days) if days else None
+        index: dict[str, dict[str, TaskLog]] = {}
+        for log in opened_environment(config, option).task_logs(window):
+            index.setdefault(log.dag_id, {})[log.name] = log
+        indexes[option] = index
+    return indexes[option]
+
+
+def _config_sections(config: pytest.Config) -> list[str]:
+    options = [opened_environment(config, option).info().config_options for option in ("source", "target")]
+    return sorted({name.split(".", 1)[0] for found in options for name in found})
+
+
+# argument -> (the environment options it needs, how to list its values)
+_GENERATED = {
+    "target_dag_file": (("target",), lambda config: sorted(item.path for item in dag_report(config, "target").files)),
+    "source_dag_id": (("source",), lambda config: sorted(dag_report(config, "source").dags)),
+    "source_log_dag_id": (("source",), lambda config: sorted(task_log_index(config, "source"))),
+    "config_section": (("source", "target"), _config_sections),
+}
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """One test per DAG file of the target, and one per DAG id of the source, known only once they are parsed."""
-    for argument, option, listing in (
-        ("target_dag_file", "target", lambda report: sorted(item.path for item in report.files)),
-        ("source_dag_id", "source", lambda report: sorted(report.dags)),
-    ):
+    """One test per DAG file, DAG, DAG with logs, or config section: known only once the environments are read."""
+    for argument, (options, listing) in _GENERATED.items():
         if argument not in metafunc.fixturenames:
             continue
-        if not metafunc.config.getoption(option):
-            raise pytest.UsageError(
-                f"{metafunc.definition.nodeid} needs --{option} NAME; {_known_environments(metafunc.config)}"
-            )
+        for option in options:
+            if not metafunc.config.getoption(option):
+                raise pytest.UsageError(
+                    f"{metafunc.definition.nodeid} needs --{option} NAME; {_known_environments(metafunc.config)}"
+                )
         try:
-            values = listing(dag_report(metafunc.config, option))
+            values = listing(metafunc.config)
         except MwaaVerifyError as exc:
-            name = metafunc.config.getoption(option)
-            raise pytest.UsageError(f"cannot read the DAGs of --{option} {name}: {exc}") from None
+            raise pytest.UsageError(f"cannot read {' and '.join(options)} for {argument}: {exc}") from None
         metafunc.parametrize(argument, values, ids=values)
 
 
@@ -190,6 +255,16 @@ def _report_fixture(option: str):
 
     fixture.__doc__ = f"How --{option}'s dag-processor parses its DAGs folder."
     return fixture
+
+
+@pytest.fixture(scope="session")
+def source_task_logs(pytestconfig: pytest.Config, source_env: Environment) -> dict[str, dict[str, TaskLog]]:
+    return task_log_index(pytestconfig, "source")
+
+
+@pytest.fixture(scope="session")
+def target_task_logs(pytestconfig: pytest.Config, target_env: Environment) -> dict[str, dict[str, TaskLog]]:
+    return task_log_index(pytestconfig, "target")
 
 
 source_env = _environment_fixture("source")

@@ -15,8 +15,9 @@ from mwaa_verify.airflow.secrets import Redactor
 from mwaa_verify.environments.base import Environment
 from mwaa_verify.migrate.location import Location, fetched_for_reading
 from mwaa_verify.migrate.manifest import Manifest
-from mwaa_verify.parity.explain import explain
+from mwaa_verify.parity.explain import difference_rows, explain
 from mwaa_verify.parity.metadata import NotApplicable, compare_table, missing_dag_ids
+from mwaa_verify.report.allure_results import attach_table
 
 
 @pytest.fixture(scope="session")
@@ -33,6 +34,8 @@ def test_table_rows_match(
         pytest.skip(f"not applicable: {outcome.reason}")
     extras_allowed = SPECS[table].kind == "append_only"
 
+    if not outcome.is_faithful(extras_allowed):
+        attach_table(f"{table} differences", ("key", "difference", "source", "target"), difference_rows(outcome))
     assert outcome.is_faithful(extras_allowed), explain(table, outcome, extras_allowed)
 
 

@@ -25,6 +25,8 @@ class EnvironmentInfo:
     airflow_version: str
     python_version: str
     config_options: Mapping[str, str] = field(default_factory=dict)
+    # the options set in this deployment's configuration (airflow.cfg, environment variables), not defaults
+    explicit_options: frozenset[str] = frozenset()
     requirements: tuple[str, ...] = ()
     plugins: tuple[str, ...] = ()
 

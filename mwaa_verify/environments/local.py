@@ -146,6 +146,7 @@ class HostAirflow(Environment):
                 airflow_version=data["airflow_version"],
                 python_version=data["python_version"],
                 config_options=data["config_options"],
+                explicit_options=frozenset(data.get("explicit_options", ())),
                 requirements=tuple(data["requirements"]),
                 plugins=tuple(data["plugins"]),
             )

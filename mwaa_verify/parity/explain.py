@@ -41,3 +41,16 @@ def format_key(columns: tuple[str, ...], key: Key) -> str:
 def _short(value: Any) -> str:
     text = value.isoformat() if hasattr(value, "isoformat") else repr(value)
     return text if len(text) <= _MAX_VALUE_CHARS else text[: _MAX_VALUE_CHARS - 1] + "…"
+
+
+def difference_rows(comparison: Comparison) -> list[tuple[str, str, str, str]]:
+    """The examples as table rows (key, difference, source value, target value), for attachments."""
+    columns = comparison.key_columns
+    rows = [(format_key(columns, key), "missing on the target", "", "") for key in comparison.missing_keys]
+    for row in comparison.changed_rows:
+        rows += [
+            (format_key(columns, row.key), f"{change.field} changed", _short(change.source), _short(change.target))
+            for change in row.changes
+        ]
+    rows += [(format_key(columns, key), "only on the target", "", "") for key in comparison.extra_keys]
+    return rows

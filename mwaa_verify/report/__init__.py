@@ -1,0 +1,1 @@
+"""Reporting: console tables, Allure labels and attachments, and the sign-off summary."""

@@ -26,11 +26,15 @@ def main() -> int:
     import airflow
     from airflow.configuration import conf
 
-    options = {}
-    for section, values in conf.as_dict(display_source=False, display_sensitive=False).items():
-        for option, value in values.items():
+    options, explicit = {}, []
+    for section, values in conf.as_dict(display_source=True, display_sensitive=False).items():
+        for option, shown in values.items():
+            value, source = shown if isinstance(shown, tuple) else (shown, "default")
             hide = value and any(word in option.lower() for word in SENSITIVE_WORDS)
             options[f"{section}.{option}"] = "< hidden >" if hide else str(value)
+            # defaults: "default", 2.x's "default-pre-2-7", 3.x's provider fallbacks ("provider-cfg-fallback-defaults")
+            if not str(source).startswith("default") and not str(source).endswith("-defaults"):
+                explicit.append(f"{section}.{option}")
     distributions = sorted(
         f"{dist.metadata['Name']}=={dist.version}"
         for dist in importlib.metadata.distributions()
@@ -44,6 +48,7 @@ def main() -> int:
         "airflow_version": airflow.__version__,
         "python_version": platform.python_version(),
         "config_options": options,
+        "explicit_options": sorted(explicit),
         "requirements": distributions,
         "plugins": plugins,
     }

@@ -32,6 +32,7 @@ from mwaa_verify.migrate.import_ import import_metadata
 from mwaa_verify.migrate.logs import copy_task_logs
 from mwaa_verify.migrate.manifest import Manifest
 from mwaa_verify.parity.metadata import NotApplicable, compare_table
+from mwaa_verify.verification import run_verification
 
 pytestmark = pytest.mark.slow
 
@@ -300,6 +301,46 @@ def test_pickled_xcom_is_reported_not_migratable(
         "key='pickled': value holds a pickled or unreadable value (not migratable)"
     ]
     assert xcom.rows_written == xcom.rows_read - 1
+
+
+def test_reports_list_missing_and_truncated_logs_and_hold_no_secret(
+    source: EphemeralEnvironment, target: EphemeralEnvironment, export_dir: Path, tmp_path: Path, cache_dir: Path
+) -> None:
+    import_metadata(export_dir, target)
+    copy_task_logs(source, target)
+    logs = sorted(log.name for log in target.task_logs() if log.dag_id == "demo_etl")
+    assert target.base_log_folder is not None
+    (target.base_log_folder / logs[0]).unlink()  # a log that never arrived
+    truncated = target.base_log_folder / logs[1]
+    truncated.write_text("".join(truncated.read_text().splitlines(keepends=True)[:2]))  # a copy cut short
+    planted_password = "pw-planted-for-the-report"
+    with writer(target).begin() as connection:
+        connection.execute(sa.text("UPDATE connection SET password = :pw WHERE conn_id = 'warehouse_db'"),
+                           {"pw": target.fernet_keys().encrypt(planted_password)[0]})  # fmt: skip
+    config = tmp_path / "mwaa-verify.toml"
+    config.write_text(local_config_toml(source) + "\n" + local_config_toml(target))
+    reports = tmp_path / "reports"
+
+    outcome = run_verification("source", "target", reports, config, cache_dir, ("metadata_parity", "log_copy"))
+
+    assert outcome.exit_code == 1
+    summary = outcome.summary_md.read_text()
+    assert "**NOT READY FOR CUTOVER" in summary
+    row = next(
+        line for line in summary.splitlines() if line.startswith("| test_task_logs_copied_completely | demo_etl")
+    )
+    assert "Log missing: demo_etl: 6 source log(s): 1 log(s) missing on the target, 1 truncated" in row
+    assert "| test_table_rows_match | connection | failed | Value drift: connection: " in summary
+    assert outcome.summary_html.read_text().count("<tr>") > 10
+    assert (reports / "allure-results" / "categories.json").is_file()
+    assert "target.airflow=3.3.1" in (reports / "allure-results" / "environment.properties").read_text()
+    assert any(p.name.endswith("-attachment.csv") for p in (reports / "allure-results").iterdir())
+    for path in (p for p in reports.rglob("*") if p.is_file()):
+        content = path.read_bytes()
+        for secret in (*SECRETS.values(), planted_password):
+            assert secret.encode() not in content, f"{secret!r} found in {path}"
+    import_metadata(export_dir, target)
+    copy_task_logs(source, target)
 
 
 def _with_many_log_rows(export_dir: Path, destination: Path, rows: int) -> Path:

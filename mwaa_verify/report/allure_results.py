@@ -25,17 +25,19 @@ SUITES: dict[str, tuple[str, str]] = {
     "test_iam_policy": ("IAM permissions", "critical"),
 }
 # Failure classes shown by Allure (categories.json) and used by the sign-off summary.
-CATEGORIES: list[dict[str, Any]] = [
+CATEGORIES: list[dict[str, Any]] = [  # the first match wins: the most specific first
+    {"name": "Log missing", "messageRegex": r"(?s).*(log\(s\) missing|truncated|log differs).*",
+     "matchedStatuses": ["failed"]},
     {"name": "Import error",
      "messageRegex": r"(?s).*(does not import on Airflow|is not on the target|break on Airflow 3).*",
      "matchedStatuses": ["failed"]},
-    {"name": "Missing rows", "messageRegex": r"(?s).*(missing on the target|not in the target's dag table).*",
+    {"name": "Missing rows",
+     "messageRegex": r"(?s).*([1-9][0-9]* missing on the target|not in the target's dag table).*",
      "matchedStatuses": ["failed"]},
-    {"name": "Value drift", "messageRegex": r"(?s).*( changed|only on the target|changed on the target).*",
+    {"name": "Value drift",
+     "messageRegex": r"(?s).*([1-9][0-9]* changed|[1-9][0-9]* only on the target|changed on the target).*",
      "matchedStatuses": ["failed"]},
     {"name": "Permission missing", "messageRegex": r"(?s).*(not allowed|denied|missing permission).*",
-     "matchedStatuses": ["failed"]},
-    {"name": "Log missing", "messageRegex": r"(?s).*(log\(s\) missing|truncated|log differs).*",
      "matchedStatuses": ["failed"]},
     {"name": "Configuration drift", "messageRegex": r"(?s).*configuration differs.*", "matchedStatuses": ["failed"]},
     {"name": "Environment unavailable", "messageRegex": r"(?s).*cannot (open|parse|read).*",

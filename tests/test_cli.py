@@ -59,3 +59,33 @@ def test_since_must_be_positive(config_dir: Path, capsys: pytest.CaptureFixture[
     code, err = run(["copy-logs", "rehearsal", "rehearsal", "--since", "0"], capsys)
 
     assert code == 2 and "--since takes a positive number of days, got 0" in err
+
+
+def test_run_with_an_unknown_environment_lists_the_known(config_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = run(["run", "--source", "rehearsal", "--target", "prod"], capsys)
+
+    assert code == 2 and "unknown environment 'prod'" in err and "defines: rehearsal" in err
+
+
+def test_report_without_results_says_how_to_get_them(config_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = run(["report", "--results", str(config_dir / "none")], capsys)
+
+    assert code == 2 and "does not exist; run the suites with --alluredir" in err
+
+
+def test_the_wheel_carries_the_suites_and_probes(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import zipfile
+
+    root = Path(__file__).resolve().parent.parent
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(root)], check=True
+    )
+    (wheel,) = tmp_path.glob("mwaa_verify-*.whl")
+
+    names = set(zipfile.ZipFile(wheel).namelist())
+
+    for suite in ("dag_import", "metadata_parity", "log_copy", "environment_config"):
+        assert f"mwaa_verify/suites/test_{suite}.py" in names
+    assert {"mwaa_verify/airflow/probes/dag_probe.py", "mwaa_verify/demo_dags/demo_etl.py"} <= names

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,8 +18,9 @@ pytestmark = pytest.mark.slow
 def test_demo_builds_a_migration_and_prints_both_dag_reports(tmp_path: Path) -> None:
     workdir = tmp_path / "demo"
 
+    reports = tmp_path / "reports"
     completed = subprocess.run(
-        [sys.executable, "-m", "mwaa_verify.cli", "demo", "--workdir", str(workdir)],
+        [sys.executable, "-m", "mwaa_verify.cli", "demo", "--workdir", str(workdir), "--reports", str(reports)],
         capture_output=True,
         text=True,
         timeout=1800,
@@ -40,12 +42,22 @@ def test_demo_builds_a_migration_and_prints_both_dag_reports(tmp_path: Path) -> 
     failed = [line for line in out.splitlines() if line.strip().startswith("FAILED")]
     assert len(failed) == 13 and all("legacy_" in line or "every_source_dag" in line for line in failed)
     assert any("legacy_days_ago.py does not import on Airflow 3.3.1: ImportError" in line for line in failed)
-    assert "13 failed, 27 passed" in out
+    assert "13 failed, 72 passed" in out
+    # reported: the sign-off summary always, the Allure HTML report where Node.js is
+    assert "**NOT READY FOR CUTOVER: 13 check(s) failed" in (reports / "summary.md").read_text()
+    assert (reports / "summary.html").is_file() and (reports / "junit.xml").is_file()
+    if shutil.which("node") and shutil.which("npm"):
+        assert (reports / "allure-report" / "index.html").is_file()
+        assert f"Allure report: {reports / 'allure-report' / 'index.html'}" in out
+    else:
+        assert "Allure report: not generated" in out
     # the demo's secrets, generated on the spot, appear in the export it was asked to decrypt and nowhere else
     exported = [json.loads(line) for line in (workdir / "export" / "variable.jsonl").read_text().splitlines()]
     api_key = next(row["val"] for row in exported if row["key"] == "warehouse_api_key")
     password = json.loads((workdir / "export" / "connection.jsonl").read_text().splitlines()[0])["password"]
-    for text in (out, completed.stderr, (workdir / "suites.txt").read_text()):
+    for text in (out, completed.stderr):
         assert api_key not in text and password not in text
+    for path in (p for p in reports.rglob("*") if p.is_file()):
+        assert api_key.encode() not in path.read_bytes() and password.encode() not in path.read_bytes(), path
     assert not postgres_servers_under(str(workdir)) and not postgres_servers_under("/pg-")
     assert "Traceback" not in completed.stderr

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import warnings
 
+import pytest
+
 from mwaa_verify.airflow.config_map import MOVED_IN_3, config_differences
 from mwaa_verify.config import Config
 from mwaa_verify.environments.base import Environment
+from mwaa_verify.environments.mwaa_settings import settings_differences
 from mwaa_verify.report.allure_results import attach_table
 
 
@@ -42,3 +45,16 @@ def test_configuration_section_matches(
         f"[{config_section}] configuration differs in {len(failing)} option(s) (declare intended ones in "
         f"[verify] intended_config_differences): " + "; ".join(failing)
     )
+
+
+def test_platform_settings_match(source_env: Environment, target_env: Environment, mwaa_config: Config) -> None:
+    """MWAA's own settings: environment class, workers, schedulers, logging levels, network, KMS, tags."""
+    source, target = source_env.platform_settings(), target_env.platform_settings()
+    if source is None or target is None:
+        pytest.skip("not applicable: platform settings are compared between two MWAA environments")
+
+    failing = settings_differences(source, target, set(mwaa_config.intended_config_differences))
+
+    if failing:
+        attach_table("MWAA settings differences", ("setting", "difference"), [d.split(": ", 1) for d in failing])
+    assert not failing, f"MWAA configuration differs in {len(failing)} setting(s): " + "; ".join(failing)

@@ -111,3 +111,30 @@ def test_top_level_variable_get_is_a_warning_and_orm_access_breaks(tmp_path: Pat
     found = sorted((item.line, item.code, item.breaking) for item in source_findings(tmp_path))
 
     assert found == [(3, "TOP3", False), (4, "ORM3", True)]
+
+
+def test_mwaa_platform_settings_compare_what_a_migration_must_keep() -> None:
+    from mwaa_verify.environments.mwaa_settings import platform_settings, settings_differences
+
+    def environment(**changes: object) -> dict:
+        base = {
+            "Name": "prod-2", "Arn": "arn:aws:airflow:eu-west-1:111122223333:environment/prod-2",
+            "AirflowVersion": "2.10.3", "EnvironmentClass": "mw1.medium", "MaxWorkers": 10, "MinWorkers": 1,
+            "Schedulers": 2, "KmsKey": "arn:aws:kms:eu-west-1:111122223333:key/abc", "Tags": {"team": "data"},
+            "NetworkConfiguration": {"SubnetIds": ["subnet-1", "subnet-2"], "SecurityGroupIds": ["sg-1"]},
+            "LoggingConfiguration": {"TaskLogs": {"Enabled": True, "LogLevel": "INFO",
+                                                  "CloudWatchLogGroupArn": "arn:aws:logs:...:airflow-prod-2-Task"}},
+        }  # fmt: skip
+        return {**base, **changes}
+
+    source = platform_settings(environment())
+    quieter = {"TaskLogs": {"Enabled": True, "LogLevel": "WARNING"}}
+    target = platform_settings(
+        environment(Name="prod-3", AirflowVersion="3.3.1", MaxWorkers=5, LoggingConfiguration=quieter)
+    )
+
+    assert settings_differences(source, target, set()) == [
+        "mwaa.Logging.TaskLogs.LogLevel: 'INFO' on the source, 'WARNING' on the target",
+        "mwaa.MaxWorkers: '10' on the source, '5' on the target",
+    ]
+    assert settings_differences(source, target, {"mwaa.MaxWorkers", "mwaa.Logging.TaskLogs.LogLevel"}) == []

@@ -190,6 +190,11 @@ class Environment(abc.ABC):
         """Store a task log under its version-neutral name (`dag_id=.../attempt=N.log`)."""
         raise MwaaVerifyError(f"environment {self.name!r} (kind {self.kind!r}) cannot receive task logs from here")
 
+    def platform_settings(self) -> Mapping[str, str] | None:
+        """The hosting platform's own settings (an MWAA environment's class, workers, logging, network, KMS,
+        tags), flattened as in environments/mwaa_settings.py; None for Airflow this tool runs or reads on a host."""
+        return None
+
     def dags_path(self) -> Path | None:
         """A local folder holding the environment's DAG files (a copy, for remote kinds), for static checks."""
         return None

@@ -1,0 +1,49 @@
+"""An MWAA environment's own settings (what `mwaa.get_environment` returns beyond Airflow's options), flattened
+to comparable "mwaa.<Field>" entries: environment class, workers, schedulers, logging levels, network, KMS,
+tags, access mode, maintenance window. Identity fields (name, ARNs, timestamps, status, URLs) and the Airflow
+version are left out: they differ between two environments by definition. AirflowConfigurationOptions are
+Airflow options and are compared with those.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+_IDENTITY = {
+    "Arn", "Name", "CreatedAt", "LastUpdate", "Status", "WebserverUrl", "WebserverVpcEndpointService",
+    "DatabaseVpcEndpointService", "ServiceRoleArn", "ExecutionRoleArn", "AirflowVersion", "CeleryExecutorQueue",
+    "AirflowConfigurationOptions", "ResponseMetadata",
+}  # fmt: skip
+
+
+def platform_settings(environment: Mapping[str, Any]) -> dict[str, str]:
+    """`get_environment()["Environment"]` as flat, comparable settings."""
+    settings: dict[str, str] = {}
+    for field, value in environment.items():
+        if field in _IDENTITY:
+            continue
+        if field == "NetworkConfiguration":
+            settings["mwaa.NetworkConfiguration.SubnetCount"] = str(len(value.get("SubnetIds", [])))
+            settings["mwaa.NetworkConfiguration.SecurityGroupIds"] = ",".join(sorted(value.get("SecurityGroupIds", [])))
+        elif field == "LoggingConfiguration":
+            for kind, logging in sorted(value.items()):
+                settings[f"mwaa.Logging.{kind}.Enabled"] = str(logging.get("Enabled"))
+                settings[f"mwaa.Logging.{kind}.LogLevel"] = str(logging.get("LogLevel"))
+        elif field == "Tags":
+            for key, tag in sorted(value.items()):
+                settings[f"mwaa.Tags.{key}"] = str(tag)
+        elif isinstance(value, Mapping):
+            for key, item in sorted(value.items()):
+                settings[f"mwaa.{field}.{key}"] = str(item)
+        else:
+            settings[f"mwaa.{field}"] = str(value)
+    return settings
+
+
+def settings_differences(source: Mapping[str, str], target: Mapping[str, str], intended: set[str]) -> list[str]:
+    return [
+        f"{name}: {source.get(name, '(not set)')!r} on the source, {target.get(name, '(not set)')!r} on the target"
+        for name in sorted({*source, *target})
+        if name not in intended and source.get(name) != target.get(name)
+    ]

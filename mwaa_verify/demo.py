@@ -160,6 +160,8 @@ def _write_config(workdir: Path, environments: tuple[EphemeralEnvironment, ...])
     intended = json.dumps(sorted(TARGET_AIRFLOW_CONFIG))
     verify = f"[verify]\n# set on the target on purpose\nintended_config_differences = {intended}\n\n"
     path = workdir / "mwaa-verify.toml"
+    path.touch(mode=0o600)  # it holds the throwaway databases' passwords
+    path.chmod(0o600)
     path.write_text(header + verify + "\n".join(local_config_toml(environment) for environment in environments))
     return path
 

@@ -8,6 +8,7 @@ terminal reaches us (and our cleanup) rather than killing it behind our back.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -57,6 +58,7 @@ class PostgresCluster:
         self.port: int | None = None
         self._as_postgres_user = os.geteuid() == 0
         self._bin: Path | None = None
+        self._password = secrets.token_urlsafe(18)
 
     @property
     def data_dir(self) -> Path:
@@ -65,7 +67,7 @@ class PostgresCluster:
 
     @property
     def url(self) -> str:
-        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/{self.database}"
+        return f"postgresql+psycopg2://postgres:{self._password}@127.0.0.1:{self.port}/{self.database}"
 
     def __enter__(self) -> PostgresCluster:
         self.start()
@@ -86,15 +88,26 @@ class PostgresCluster:
         # world-traversable, since the server may run as another OS user
         self.root = Path(tempfile.mkdtemp(prefix="pg-", dir=parent))
         os.chmod(self.root, 0o755)
-        (self.root / "sock").mkdir()
         if self._as_postgres_user:
             shutil.chown(self.root, "postgres", "postgres")
-            shutil.chown(self.root / "sock", "postgres", "postgres")
         try:
-            self._server("initdb", "-D", str(self.data_dir), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8")
+            # a password of its own: other users of this host must not read the metadata it will hold
+            password_file = self.root / "initdb-password"
+            password_file.write_text(self._password)
+            password_file.chmod(0o600)
+            if self._as_postgres_user:
+                shutil.chown(password_file, "postgres", "postgres")
+            try:
+                self._server(
+                    "initdb", "-D", str(self.data_dir), "-U", "postgres", "--auth=scram-sha-256",
+                    f"--pwfile={password_file}", "--no-sync", "-E", "UTF8",
+                )  # fmt: skip
+            finally:
+                password_file.unlink(missing_ok=True)
             self.port = free_port()
             options = (
-                f"-p {self.port} -k {self.root / 'sock'} -c listen_addresses=127.0.0.1 "
+                # TCP on loopback only: no Unix socket, whose path would be limited to 107 bytes
+                f"-p {self.port} -c unix_socket_directories='' -c listen_addresses=127.0.0.1 "
                 "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
             )
             self._server(
@@ -166,7 +179,9 @@ class PostgresCluster:
             )
 
     def _create_database(self) -> None:
-        connection = psycopg2.connect(host="127.0.0.1", port=self.port, user="postgres", dbname="postgres")
+        connection = psycopg2.connect(
+            host="127.0.0.1", port=self.port, user="postgres", password=self._password, dbname="postgres"
+        )
         try:
             connection.autocommit = True
             with connection.cursor() as cursor:

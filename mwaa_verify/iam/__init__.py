@@ -1,0 +1,1 @@
+"""IAM: a faithful local policy evaluator, and (next) the permissions an MWAA environment needs."""

@@ -26,6 +26,7 @@ ENVIRONMENT_OPTIONS = {
 _CONFIG_KEY = pytest.StashKey[Config]()
 _OPEN_KEY = pytest.StashKey[dict[str, Environment]]()
 _REPORT_KEY = pytest.StashKey[dict[str, DagReport]]()
+_WINDOW_KEY = pytest.StashKey[datetime | None]()
 _LOGS_KEY = pytest.StashKey[dict[str, dict[str, dict[str, TaskLog]]]]()
 
 
@@ -70,13 +71,12 @@ def pytest_configure(config: pytest.Config) -> None:
     if not any(names.values()) and not config.getoption("mwaa_config"):
         return
     try:
-        loaded = load_config(config.getoption("mwaa_config"), start=config.invocation_params.dir)
+        loaded = loaded_config(config)
         for name in names.values():
             if name:
                 loaded.environment(name)
     except MwaaVerifyError as exc:
         raise pytest.UsageError(str(exc)) from None
-    config.stash[_CONFIG_KEY] = loaded
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -92,11 +92,24 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             )
 
 
+def loaded_config(config: pytest.Config) -> Config:
+    """The configuration --mwaa-config names (or the nearest one found), read once per session."""
+    if _CONFIG_KEY not in config.stash:
+        config.stash[_CONFIG_KEY] = load_config(config.getoption("mwaa_config"), start=config.invocation_params.dir)
+    return config.stash[_CONFIG_KEY]
+
+
+def window_start(config: pytest.Config) -> datetime | None:
+    """The start of the --since window, fixed once per session so every check uses the same instant."""
+    if _WINDOW_KEY not in config.stash:
+        days = config.getoption("since")
+        config.stash[_WINDOW_KEY] = datetime.now(UTC) - timedelta(days=days) if days else None
+    return config.stash[_WINDOW_KEY]
+
+
 def _known_environments(config: pytest.Config) -> str:
     try:
-        loaded = config.stash.get(_CONFIG_KEY, None) or load_config(
-            config.getoption("mwaa_config"), start=config.invocation_params.dir
-        )
+        loaded = loaded_config(config)
     except MwaaVerifyError as exc:
         return str(exc)
     if loaded.path is None:
@@ -106,18 +119,13 @@ def _known_environments(config: pytest.Config) -> str:
 
 @pytest.fixture(scope="session")
 def mwaa_config(pytestconfig: pytest.Config) -> Config:
-    if _CONFIG_KEY not in pytestconfig.stash:
-        pytestconfig.stash[_CONFIG_KEY] = load_config(
-            pytestconfig.getoption("mwaa_config"), start=pytestconfig.invocation_params.dir
-        )
-    return pytestconfig.stash[_CONFIG_KEY]
+    return loaded_config(pytestconfig)
 
 
 @pytest.fixture(scope="session")
 def since(pytestconfig: pytest.Config) -> datetime | None:
     """The start of the verification window, or None for all history."""
-    days = pytestconfig.getoption("since")
-    return datetime.now(UTC) - timedelta(days=days) if days else None
+    return window_start(pytestconfig)
 
 
 @pytest.fixture(scope="session")
@@ -170,10 +178,7 @@ def opened_environment(config: pytest.Config, option: str) -> Environment:
     name = config.getoption(option)
     opened = config.stash.setdefault(_OPEN_KEY, {})
     if name not in opened:
-        loaded = config.stash.get(_CONFIG_KEY, None) or load_config(
-            config.getoption("mwaa_config"), start=config.invocation_params.dir
-        )
-        config.stash[_CONFIG_KEY] = loaded
+        loaded = loaded_config(config)
         environment = open_environment(loaded.environment(name), loaded)
         config.add_cleanup(environment.close)
         environment.start()
@@ -192,10 +197,8 @@ def task_log_index(config: pytest.Config, option: str) -> dict[str, dict[str, Ta
     """--<option>'s task logs in the --since window, by DAG id and then by log name; listed once."""
     indexes = config.stash.setdefault(_LOGS_KEY, {})
     if option not in indexes:
-        days = config.getoption("since")
-        window = datetime.now(UTC) - timedelta(days=days) if days else None
         index: dict[str, dict[str, TaskLog]] = {}
-        for log in opened_environment(config, option).task_logs(window):
+        for log in opened_environment(config, option).task_logs(window_start(config)):
             index.setdefault(log.dag_id, {})[log.name] = log
         indexes[option] = index
     return indexes[option]

@@ -13,7 +13,7 @@ import warnings
 
 import pytest
 
-from mwaa_verify.airflow.config_map import MOVED_IN_3, config_differences
+from mwaa_verify.airflow.config_map import config_differences
 from mwaa_verify.config import Config
 from mwaa_verify.environments.base import Environment
 from mwaa_verify.environments.mwaa_settings import settings_differences
@@ -28,13 +28,12 @@ def test_configuration_section_matches(
     config_section: str, source_env: Environment, target_env: Environment, mwaa_config: Config
 ) -> None:
     source, target = source_env.info(), target_env.info()
-    configured = {MOVED_IN_3.get(name, name) for name in source.explicit_options | target.explicit_options}
     failing, notes = config_differences(
         source.config_options,
         target.config_options,
         config_section,
         set(mwaa_config.intended_config_differences),
-        configured,
+        set(source.explicit_options | target.explicit_options),
     )
     for note in notes:
         warnings.warn(f"[{config_section}] {note}", ConfigNote, stacklevel=1)

@@ -9,37 +9,29 @@ from datetime import datetime
 import pytest
 
 from mwaa_verify.environments.base import Environment, TaskLog
-from mwaa_verify.migrate.logs import FAILED_STATES
+from mwaa_verify.migrate.logs import failed_task_instances, ti_key
 from mwaa_verify.parity.logs import compare_logs
 from mwaa_verify.report.allure_results import attach_table
 
 
 @pytest.fixture(scope="session")
-def failed_task_instances(
+def failed_only(
     pytestconfig: pytest.Config, source_env: Environment, since: datetime | None
 ) -> set[tuple[str, str, str, int]] | None:
     if not pytestconfig.getoption("logs_failed_only"):
         return None
-    return {
-        (row["dag_id"], row["run_id"], row["task_id"], row["map_index"])
-        for row in source_env.rows("task_instance", since)
-        if row["state"] in FAILED_STATES
-    }
+    return failed_task_instances(source_env, since)
 
 
 def test_task_logs_copied_completely(
     source_log_dag_id: str,
     source_task_logs: dict[str, dict[str, TaskLog]],
     target_task_logs: dict[str, dict[str, TaskLog]],
-    failed_task_instances: set[tuple[str, str, str, int]] | None,
+    failed_only: set[tuple[str, str, str, int]] | None,
 ) -> None:
     source = source_task_logs[source_log_dag_id]
-    if failed_task_instances is not None:
-        source = {
-            name: log
-            for name, log in source.items()
-            if (log.dag_id, log.run_id, log.task_id, log.map_index) in failed_task_instances
-        }
+    if failed_only is not None:
+        source = {name: log for name, log in source.items() if ti_key(log) in failed_only}
         if not source:
             pytest.skip(f"not applicable: no failed task instance of {source_log_dag_id} in the window")
 

@@ -69,10 +69,12 @@ def config_differences(
     configured: set[str] | None = None,
 ) -> tuple[list[str], list[str]]:
     """(differences that fail, notes that do not) for one section, in Airflow 3 naming. With `configured`
-    (options either deployment sets itself, in Airflow 3 naming), defaults that merely changed between
+    (options either deployment sets itself, in either version's naming), defaults that merely changed between
     versions are left out: what matters is that the target keeps what the source was configured to do."""
     failing, notes = [], []
     left, right = canonical_options(source), canonical_options(target)
+    if configured is not None:
+        configured = {MOVED_IN_3.get(name, name) for name in configured}
     for name in sorted({*left, *right}):
         if name.split(".", 1)[0] != section or name in intended:
             continue

@@ -313,9 +313,7 @@ class _Importer:
         wanted = wanted or tuple(
             column_map.version_name(spec.name, c, set(table.c.keys())) or c for c in spec.natural_key
         )
-        unique_sets = [{column.name for column in table.primary_key.columns}]
-        unique_sets += [set(constraint["column_names"]) for constraint in _unique_constraints(table)]
-        return wanted if set(wanted) in unique_sets else None
+        return wanted if set(wanted) in _unique_column_sets(table) else None
 
     def _insert_absent(
         self, connection: sa.Connection, spec: column_map.TableSpec, table: sa.Table, batch: list[dict[str, Any]]
@@ -343,15 +341,11 @@ class _Importer:
             stage.drop(connection)
 
 
-def _unique_constraints(table: sa.Table) -> list[dict[str, Any]]:
-    found = []
-    for constraint in table.constraints:
-        if isinstance(constraint, sa.UniqueConstraint):
-            found.append({"column_names": [column.name for column in constraint.columns]})
-    for index in table.indexes:
-        if index.unique:
-            found.append({"column_names": [column.name for column in index.columns]})
-    return found
+def _unique_column_sets(table: sa.Table) -> list[set[str]]:
+    """The column sets an ON CONFLICT can name: the primary key, unique constraints, unique indexes."""
+    unique = [table.primary_key, *(c for c in table.constraints if isinstance(c, sa.UniqueConstraint))]
+    unique += [index for index in table.indexes if index.unique]
+    return [{column.name for column in item.columns} for item in unique]
 
 
 def _uniform(batch: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -56,11 +56,11 @@ def copy_task_logs(
         metadata = metadata or (source if isinstance(source, Environment) else None)
         if metadata is None:
             raise MwaaVerifyError("--failed-only needs the source environment's metadata to know what failed")
-        failed = _failed_task_instances(metadata, since)
+        failed = failed_task_instances(metadata, since)
     present = {log.name: log.sha256 for log in target.task_logs()}
     with progress.step(f"copying task logs {source.name} -> {target.name}" + (" (failed only)" if failed_only else "")):
         for log in source.task_logs(since):
-            if failed is not None and _ti_key(log) not in failed:
+            if failed is not None and ti_key(log) not in failed:
                 result.skipped_not_failed += 1
                 continue
             if present.get(log.name) == log.sha256:
@@ -81,11 +81,12 @@ def copy_task_logs(
     return result
 
 
-def _ti_key(log: TaskLog) -> tuple[str, str, str, int]:
+def ti_key(log: TaskLog) -> tuple[str, str, str, int]:
     return (log.dag_id, log.run_id, log.task_id, log.map_index)
 
 
-def _failed_task_instances(source: Environment, since: datetime | None) -> set[tuple[str, str, str, int]]:
+def failed_task_instances(source: Environment, since: datetime | None) -> set[tuple[str, str, str, int]]:
+    """Natural keys of the task instances that ended failed in the window: whose logs a failed-only copy moves."""
     return {
         (row["dag_id"], row["run_id"], row["task_id"], row["map_index"])
         for row in source.rows("task_instance", since)

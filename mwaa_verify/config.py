@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -86,6 +87,10 @@ class Config:
     cache_dir: Path
     # Airflow options ("section.option") that are meant to differ between source and target
     intended_config_differences: tuple[str, ...] = ()
+    # (action, resource) pairs the target's execution role must allow beyond what the tool derives
+    required_permissions: tuple[tuple[str, str], ...] = ()
+    # the bucket (or s3:// location) the migration's export lives in: the target's role must read it
+    migration_bucket: str | None = None
 
     def environment(self, name: str) -> EnvironmentConfig:
         try:
@@ -164,10 +169,40 @@ def _parse_file(path: Path) -> Config:
     verify = data.get("verify", {})
     if not isinstance(verify, dict):
         raise ConfigError(f"{where}: 'verify' must be a table")
-    _reject_unknown(verify, {"intended_config_differences"}, f"{where} [verify]")
+    _reject_unknown(verify, {"intended_config_differences", "required_permissions", "migration_bucket"},
+                    f"{where} [verify]")  # fmt: skip
     intended = _string_list(verify.get("intended_config_differences", []), base, f"{where} [verify] "
                             "intended_config_differences")  # fmt: skip
-    return Config(path=path, environments=environments, cache_dir=cache_dir, intended_config_differences=intended)
+    permissions = _permissions(verify.get("required_permissions", []), f"{where} [verify] required_permissions")
+    bucket = verify.get("migration_bucket")
+    if bucket is not None:
+        bucket = _string(bucket, base, f"{where} [verify] migration_bucket")
+    return Config(
+        path=path,
+        environments=environments,
+        cache_dir=cache_dir,
+        intended_config_differences=intended,
+        required_permissions=permissions,
+        migration_bucket=bucket,
+    )
+
+
+def _permissions(value: Any, where: str) -> tuple[tuple[str, str], ...]:
+    example = '[{ action = "s3:GetObject", resource = "arn:aws:s3:::data-lake/*" }]'
+    if not isinstance(value, list):
+        raise ConfigError(f"{where} must be a list of tables, e.g. {example}")
+    found = []
+    for index, entry in enumerate(value):
+        if not isinstance(entry, dict) or set(entry) != {"action", "resource"}:
+            raise ConfigError(f"{where}[{index}] must have exactly the keys action and resource, e.g. {example}")
+        action, resource = entry["action"], entry["resource"]
+        if not isinstance(action, str) or action.count(":") != 1 or not isinstance(resource, str) or not resource:
+            raise ConfigError(
+                f"{where}[{index}]: action must be 'service:Action' and resource an ARN or '*', got "
+                f"{action!r} on {resource!r}"
+            )
+        found.append((action, resource))
+    return tuple(found)
 
 
 # Field specs per kind: key -> (required, converter). Converters receive (value, base dir, location).
@@ -198,6 +233,35 @@ def _existing_file(value: Any, base: Path, where: str) -> Path:
     if not path.is_file():
         raise ConfigError(f"{where} = {value!r}: file {path} does not exist; fix the path")
     return path
+
+
+# MWAA's own rules (CreateEnvironment): a letter, then letters, digits, '-' and '_', at most 80 characters
+MWAA_NAME = re.compile(r"^[a-zA-Z][0-9a-zA-Z_-]{0,79}$")
+REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
+
+
+def _mwaa_name(value: Any, base: Path, where: str) -> str:
+    text = _string(value, base, where)
+    if not MWAA_NAME.match(text):
+        raise ConfigError(
+            f"{where} = {text!r} is not an MWAA environment name: it starts with a letter and has at most 80 "
+            f"letters, digits, '-' or '_'"
+        )
+    return text
+
+
+def _region(value: Any, base: Path, where: str) -> str:
+    text = _string(value, base, where)
+    if not REGION.match(text):
+        raise ConfigError(f"{where} = {text!r} is not an AWS region; write it like 'eu-west-1'")
+    return text
+
+
+def _url(value: Any, base: Path, where: str) -> str:
+    text = _string(value, base, where)
+    if not re.match(r"^https?://[^/\s]+", text):
+        raise ConfigError(f"{where} = {text!r} is not a URL; write it like 'https://vpce-....amazonaws.com'")
+    return text
 
 
 def _airflow_version(value: Any, base: Path, where: str) -> str:
@@ -266,10 +330,10 @@ KINDS: dict[str, tuple[type, dict[str, tuple[bool, Converter]]]] = {
     "mwaa": (
         MwaaConfig,
         {
-            "environment_name": (True, _string),
-            "region": (False, _string),
+            "environment_name": (True, _mwaa_name),
+            "region": (False, _region),
             "profile": (False, _string),
-            "endpoint_url": (False, _string),
+            "endpoint_url": (False, _url),
         },
     ),
 }

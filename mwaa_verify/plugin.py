@@ -16,6 +16,7 @@ import pytest
 from mwaa_verify.config import Config, load_config
 from mwaa_verify.environments.base import DagReport, Environment, TaskLog
 from mwaa_verify.errors import MwaaVerifyError
+from mwaa_verify.iam.requirements import RequirementGroup
 
 ENVIRONMENT_OPTIONS = {
     "source_env": "source",
@@ -28,6 +29,7 @@ _OPEN_KEY = pytest.StashKey[dict[str, Environment]]()
 _REPORT_KEY = pytest.StashKey[dict[str, DagReport]]()
 _WINDOW_KEY = pytest.StashKey[datetime | None]()
 _LOGS_KEY = pytest.StashKey[dict[str, dict[str, dict[str, TaskLog]]]]()
+_IAM_KEY = pytest.StashKey[dict[str, RequirementGroup]]()
 
 
 def _positive_days(text: str) -> int:
@@ -55,6 +57,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--logs-failed-only",
         action="store_true",
         help="check only the task logs of task instances that failed (what the AWS sample copies by default)",
+    )
+    group.addoption(
+        "--iam-simulate",
+        action="store_true",
+        help="cross-check every IAM decision with IAM SimulatePrincipalPolicy (needs AWS credentials)",
     )
     group.addoption(
         "--export",
@@ -204,6 +211,28 @@ def task_log_index(config: pytest.Config, option: str) -> dict[str, dict[str, Ta
     return indexes[option]
 
 
+def iam_requirements(config: pytest.Config) -> dict[str, RequirementGroup]:
+    """The permission groups --target's execution role must satisfy, by test id; derived once."""
+    from mwaa_verify.iam.requirements import required_groups
+
+    if _IAM_KEY not in config.stash:
+        target = opened_environment(config, "target").mwaa_description()
+        try:
+            report = dag_report(config, "target")
+            operators: set[str] | str = {op for dag in report.dags.values() for op in dag.operators.values()}
+        except MwaaVerifyError as exc:
+            operators = f"cannot read the target's DAGs to find the AWS operators they use: {exc}"
+        source = opened_environment(config, "source").mwaa_description() if config.getoption("source") else None
+        loaded = loaded_config(config)
+        export = config.getoption("mwaa_export") or ""
+        bucket = loaded.migration_bucket or (export if export.startswith("s3://") else None)
+        groups = required_groups(
+            target, operators, bucket, source["Name"] if source else None, loaded.required_permissions
+        )
+        config.stash[_IAM_KEY] = {group.id: group for group in groups}
+    return config.stash[_IAM_KEY]
+
+
 def _config_sections(config: pytest.Config) -> list[str]:
     options = [opened_environment(config, option).info().config_options for option in ("source", "target")]
     return sorted({name.split(".", 1)[0] for found in options for name in found})
@@ -215,6 +244,7 @@ _GENERATED = {
     "source_dag_id": (("source",), lambda config: sorted(dag_report(config, "source").dags)),
     "source_log_dag_id": (("source",), lambda config: sorted(task_log_index(config, "source"))),
     "config_section": (("source", "target"), _config_sections),
+    "iam_requirement": (("target",), lambda config: sorted(iam_requirements(config))),
 }
 
 
@@ -258,6 +288,12 @@ def _report_fixture(option: str):
 
     fixture.__doc__ = f"How --{option}'s dag-processor parses its DAGs folder."
     return fixture
+
+
+@pytest.fixture(scope="session")
+def iam_requirement_groups(pytestconfig: pytest.Config, target_env: Environment) -> dict[str, RequirementGroup]:
+    """The permission groups the target's execution role must satisfy, by id."""
+    return iam_requirements(pytestconfig)
 
 
 @pytest.fixture(scope="session")

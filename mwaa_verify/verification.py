@@ -19,7 +19,7 @@ from mwaa_verify.errors import ConfigError
 from mwaa_verify.report.allure_html import generate_html
 from mwaa_verify.report.summary import read_results, write_summary
 
-SUITE_NAMES = ("dag_import", "metadata_parity", "log_copy", "environment_config")
+SUITE_NAMES = ("dag_import", "metadata_parity", "log_copy", "environment_config", "iam_policy")
 
 
 @dataclass(frozen=True)

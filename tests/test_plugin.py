@@ -85,11 +85,23 @@ def test_tests_without_environments_run_without_a_config(pytester: pytest.Pytest
     result.assert_outcomes(passed=1)
 
 
-def test_environment_kind_not_yet_available_fails_the_test_with_one_line(pytester: pytest.Pytester) -> None:
-    pytester.makefile(".toml", **{"mwaa-verify": CONFIG})
+def test_unreachable_mwaa_environment_fails_the_test_with_one_line(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_EC2_METADATA_DISABLED": "true"}.items():  # fmt: skip
+        monkeypatch.setenv(key, value)
+    closed_port = 'region = "eu-west-1"\nendpoint_url = "http://127.0.0.1:9"\n'
+    pytester.makefile(
+        ".toml", **{"mwaa-verify": CONFIG.replace('"prod-airflow-2"\n', '"prod-airflow-2"\n' + closed_port)}
+    )
     pytester.makepyfile(test_suite=SUITE_NEEDING_SOURCE)
 
     result = pytester.runpytest_subprocess("--source", "prod-2")
 
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*cannot open environment 'prod-2': environment 'prod-2': kind 'mwaa'*"])
+    result.stdout.fnmatch_lines(
+        ["*cannot open environment 'prod-2': environment 'prod-2': cannot describe MWAA environment "
+         "'prod-airflow-2': Could not connect to the endpoint URL*"]
+    )  # fmt: skip
+    assert "Traceback" not in result.stdout.str()

@@ -25,7 +25,11 @@ def open_environment(environment: EnvironmentConfig, config: Config) -> Environm
             from mwaa_verify.environments.ephemeral import EphemeralEnvironment
 
             return EphemeralEnvironment(environment, config.cache_dir)
-        case ContainerConfig() | MwaaConfig():
+        case MwaaConfig():
+            from mwaa_verify.environments.mwaa import MwaaEnvironment
+
+            return MwaaEnvironment(environment)
+        case ContainerConfig():
             raise EnvironmentStartError(
                 f"environment {environment.name!r}: kind {environment.kind!r} is configured correctly but "
                 f"this release of mwaa-verify cannot open it yet; use kind 'local' or 'ephemeral' for now"

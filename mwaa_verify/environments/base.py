@@ -16,6 +16,7 @@ from typing import Any
 
 from mwaa_verify.airflow.secrets import FernetKeys
 from mwaa_verify.errors import MwaaVerifyError
+from mwaa_verify.iam.evaluate import Policy
 
 
 @dataclass(frozen=True)
@@ -136,11 +137,13 @@ class TaskLog:
 
 @dataclass(frozen=True)
 class ExecutionRole:
-    """The IAM policies that govern what an environment may do."""
+    """The IAM policies that govern what an environment may do: identity policies (inline and attached, each
+    named) and the permissions boundary, if the role has one."""
 
     name: str
-    policies: tuple[Mapping[str, Any], ...]
-    permissions_boundary: Mapping[str, Any] | None = None
+    policies: tuple[Policy, ...]
+    permissions_boundary: Policy | None = None
+    arn: str | None = None
 
 
 class Environment(abc.ABC):
@@ -189,6 +192,14 @@ class Environment(abc.ABC):
     def write_task_log(self, name: str, content: bytes) -> None:
         """Store a task log under its version-neutral name (`dag_id=.../attempt=N.log`)."""
         raise MwaaVerifyError(f"environment {self.name!r} (kind {self.kind!r}) cannot receive task logs from here")
+
+    def mwaa_description(self) -> Mapping[str, Any] | None:
+        """`mwaa.get_environment()["Environment"]` for an MWAA environment; None for any other kind."""
+        return None
+
+    def aws_client(self, service: str) -> Any | None:
+        """A boto3 client with this environment's AWS credentials and region; None where it has none."""
+        return None
 
     def platform_settings(self) -> Mapping[str, str] | None:
         """The hosting platform's own settings (an MWAA environment's class, workers, logging, network, KMS,

@@ -28,6 +28,7 @@ from mwaa_verify.environments.base import (
 )
 from mwaa_verify.environments.metadata_db import MetadataDatabase
 from mwaa_verify.errors import ConfigError, ProbeError
+from mwaa_verify.iam.evaluate import Policy
 
 PROBES = Path(__file__).resolve().parent.parent / "airflow" / "probes"
 # A whole DAG folder parse: generous, since each file also has Airflow's own dagbag_import_timeout.
@@ -222,7 +223,11 @@ class HostAirflow(Environment):
                 f"environment {self.name!r}: policy_file {self.policy_file} is not a readable JSON policy "
                 f"({exc}); fix the file or remove policy_file"
             ) from None
-        policies = tuple(document) if isinstance(document, list) else (document,)
+        documents = document if isinstance(document, list) else [document]
+        file = self.policy_file.name
+        policies = tuple(
+            Policy(file if len(documents) == 1 else f"{file}#{index}", item) for index, item in enumerate(documents)
+        )
         return ExecutionRole(name=self.policy_file.name, policies=policies)
 
     def close(self) -> None:

@@ -27,6 +27,9 @@ class Request:
     resource: str
     context: Mapping[str, ContextValue] = field(default_factory=dict)
     principal: str | None = None  # for resource policies
+    # The resource is not known before the code runs (the job an operator starts, the bucket it reads):
+    # an Allow on any resource grants it, and only a Deny on every resource ("*") refuses it.
+    any_resource: bool = False
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,7 @@ def _matching(policy: Policy | None, request: Request, effect: str) -> list[Stat
     if policy is None:
         return []
     found = []
-    for index, statement in enumerate(_statements(policy.document)):
+    for index, statement in enumerate(statements_of(policy.document)):
         if statement.get("Effect") != effect:
             continue
         if policy_applies(statement, request):
@@ -98,30 +101,41 @@ def _matching(policy: Policy | None, request: Request, effect: str) -> list[Stat
     return found
 
 
-def _statements(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+def statements_of(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """A policy's statements, whether written as one object or a list."""
     statements = document.get("Statement", [])
     return [statements] if isinstance(statements, Mapping) else list(statements)
 
 
-def _values(value: Any) -> list[Any]:
+def as_list(value: Any) -> list[Any]:
+    """A policy element that may be one value or a list of them, as a list."""
     return list(value) if isinstance(value, list | tuple) else [value]
 
 
 def policy_applies(statement: Mapping[str, Any], request: Request) -> bool:
     def resources(key: str) -> bool:
-        return any(resource_matches(_substitute(p, request.context), request.resource) for p in _values(statement[key]))
+        return any(resource_matches(_substitute(p, request.context), request.resource) for p in as_list(statement[key]))
 
-    if "Action" in statement and not any(action_matches(p, request.action) for p in _values(statement["Action"])):
+    if "Action" in statement and not any(action_matches(p, request.action) for p in as_list(statement["Action"])):
         return False
-    if "NotAction" in statement and any(action_matches(p, request.action) for p in _values(statement["NotAction"])):
+    if "NotAction" in statement and any(action_matches(p, request.action) for p in as_list(statement["NotAction"])):
         return False
-    if "Resource" in statement and not resources("Resource"):
-        return False
-    if "NotResource" in statement and resources("NotResource"):
+    if not _resource_applies(statement, request, resources):
         return False
     if "Principal" in statement and not _principal_matches(statement["Principal"], request.principal):
         return False
     return conditions_hold(statement.get("Condition", {}), request.context)
+
+
+def _resource_applies(statement: Mapping[str, Any], request: Request, resources: Any) -> bool:
+    if request.any_resource:
+        # the resource is unknown: an Allow names some resource; a Deny must name them all
+        if statement.get("Effect") == "Deny":
+            return "Resource" in statement and "*" in as_list(statement["Resource"])
+        return "Resource" in statement or any(pattern != "*" for pattern in as_list(statement.get("NotResource", [])))
+    if "Resource" in statement and not resources("Resource"):
+        return False
+    return not ("NotResource" in statement and resources("NotResource"))
 
 
 def action_matches(pattern: str, action: str) -> bool:
@@ -162,7 +176,7 @@ def _principal_matches(principal: Any, caller: str | None) -> bool:
     if principal == "*":
         return True
     if isinstance(principal, Mapping):
-        candidates = [v for values in principal.values() for v in _values(values)]
+        candidates = [v for values in principal.values() for v in as_list(values)]
         return "*" in candidates or (caller is not None and any(resource_matches(c, caller) for c in candidates))
     return False
 
@@ -175,7 +189,7 @@ def conditions_hold(conditions: Mapping[str, Mapping[str, Any]], context: Mappin
     lowered = {key.lower(): value for key, value in context.items()}
     for operator, keys in conditions.items():
         for key, expected in keys.items():
-            if not _condition(operator, lowered.get(key.lower()), [str(v) for v in _values(expected)], lowered):
+            if not _condition(operator, lowered.get(key.lower()), [str(v) for v in as_list(expected)], lowered):
                 return False
     return True
 
@@ -187,7 +201,7 @@ def _condition(operator: str, actual: ContextValue | None, expected: list[str], 
     if name == "Null":
         return (actual is None) == (expected[0].lower() == "true")
     if qualifier in {"ForAnyValue", "ForAllValues"}:
-        values = [] if actual is None else [str(v) for v in _values(actual)]
+        values = [] if actual is None else [str(v) for v in as_list(actual)]
         test = _OPERATORS[name]
         expected = [_substitute(e, context) for e in expected]
         if qualifier == "ForAllValues":
@@ -195,7 +209,7 @@ def _condition(operator: str, actual: ContextValue | None, expected: list[str], 
         return any(test(value, expected) for value in values)
     if actual is None:
         return if_exists or name in _NEGATED
-    values = [str(v).lower() if isinstance(v, bool) else str(v) for v in _values(actual)]
+    values = [str(v).lower() if isinstance(v, bool) else str(v) for v in as_list(actual)]
     expected = [_substitute(e, context) for e in expected]
     return any(_OPERATORS[name](value, expected) for value in values)
 

@@ -1,0 +1,405 @@
+"""A real Amazon MWAA environment, reached through boto3 and nothing else.
+
+`mwaa.get_environment` describes it; its DAGs, requirements and plugins are read from its S3 bucket; what its
+own dag-processor made of the DAGs comes from the Airflow REST API through `mwaa.invoke_rest_api` (v1 on 2.x,
+v2 on 3.x); task logs from CloudWatch Logs `airflow-{Name}-Task`; its execution role from IAM. Everything is
+read: this kind never changes the environment, except `write_task_log` when it is the target of a log copy.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import tempfile
+import time
+import zipfile
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import boto3
+import botocore.config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from mwaa_verify import progress
+from mwaa_verify.airflow.versions import AirflowVersion
+from mwaa_verify.config import MwaaConfig
+from mwaa_verify.environments.base import (
+    DagReport,
+    DagShape,
+    Environment,
+    EnvironmentInfo,
+    ExecutionRole,
+    FileReport,
+    TaskLog,
+)
+from mwaa_verify.environments.cloudwatch import CloudWatchTaskLogs, task_log_group
+from mwaa_verify.environments.mwaa_settings import platform_settings
+from mwaa_verify.errors import EnvironmentStartError, MetadataError, ProbeError, aws_problem
+from mwaa_verify.iam.role import read_role
+
+# MWAA keeps DAGs here on its hosts; filelocs in the REST API are absolute under it
+MWAA_DAGS_FOLDER = "/usr/local/airflow/dags/"
+REST_PAGE_SIZE = 100
+REST_TIMEOUT_SECONDS = 10
+REST_ATTEMPTS = 5
+_THROTTLED = {"ThrottlingException", "TooManyRequestsException", "ServiceUnavailableException"}
+# Python of MWAA's images per Airflow line: 3.11 up to 2.11, 3.12 from 3.0
+_PYTHON = {2: "3.11", 3: "3.12"}
+_CRON_PRESETS = {
+    "@hourly": "0 * * * *", "@daily": "0 0 * * *", "@weekly": "0 0 * * 0", "@monthly": "0 0 1 * *",
+    "@quarterly": "0 0 1 */3 *", "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *",
+}  # fmt: skip
+
+
+class RestApiError(ProbeError):
+    """The environment's Airflow REST API answered with an error."""
+
+
+class MwaaEnvironment(Environment):
+    def __init__(self, config: MwaaConfig, sleep: Any = time.sleep) -> None:
+        self.name = config.name
+        self.kind = "mwaa"
+        self.config = config
+        self._sleep = sleep
+        self._clients: dict[str, Any] = {}
+        self._description: dict[str, Any] | None = None
+        self._scratch: Path | None = None
+
+    # -- reaching AWS ---------------------------------------------------------------------------------------
+
+    def aws_client(self, service: str) -> Any:
+        if service not in self._clients:
+            try:
+                session = boto3.Session(profile_name=self.config.profile, region_name=self.config.region)
+            except BotoCoreError as exc:
+                raise EnvironmentStartError(f"environment {self.name!r}: {aws_problem(exc)}") from None
+            options = botocore.config.Config(
+                connect_timeout=REST_TIMEOUT_SECONDS,
+                read_timeout=REST_TIMEOUT_SECONDS,
+                retries={"mode": "standard", "max_attempts": 3},
+                # a configured endpoint (a VPC endpoint, a proxy, a test double) is already the exact host
+                inject_host_prefix=self.config.endpoint_url is None,
+            )
+            try:
+                self._clients[service] = session.client(service, endpoint_url=self.config.endpoint_url, config=options)
+            except BotoCoreError as exc:
+                raise EnvironmentStartError(f"environment {self.name!r}: {aws_problem(exc)}") from None
+        return self._clients[service]
+
+    def start(self) -> None:
+        if self._description is not None:
+            return
+        mwaa = self.aws_client("mwaa")
+        try:
+            self._description = mwaa.get_environment(Name=self.config.environment_name)["Environment"]
+        except mwaa.exceptions.ResourceNotFoundException:
+            region = mwaa.meta.region_name
+            raise EnvironmentStartError(
+                f"environment {self.name!r}: no MWAA environment named {self.config.environment_name!r} in "
+                f"{region}; check environment_name and region in the configuration"
+            ) from None
+        except (BotoCoreError, ClientError) as exc:
+            raise EnvironmentStartError(
+                f"environment {self.name!r}: cannot describe MWAA environment {self.config.environment_name!r}: "
+                f"{aws_problem(exc)}"
+            ) from None
+
+    def close(self) -> None:
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
+
+    @property
+    def description(self) -> dict[str, Any]:
+        self.start()
+        assert self._description is not None
+        return self._description
+
+    @property
+    def airflow_version(self) -> AirflowVersion:
+        return AirflowVersion.parse(self.description["AirflowVersion"])
+
+    # -- the Environment interface --------------------------------------------------------------------------
+
+    def info(self) -> EnvironmentInfo:
+        options = dict(self.description.get("AirflowConfigurationOptions") or {})
+        return EnvironmentInfo(
+            name=self.name,
+            kind=self.kind,
+            airflow_version=str(self.airflow_version),
+            python_version=_PYTHON.get(self.airflow_version.major, "unknown"),
+            config_options=options,
+            explicit_options=frozenset(options),
+            requirements=tuple(self._requirements()),
+            plugins=tuple(self._plugin_files()),
+        )
+
+    def mwaa_description(self) -> Mapping[str, Any]:
+        return self.description
+
+    def platform_settings(self) -> Mapping[str, str]:
+        return platform_settings(self.description)
+
+    def execution_role(self) -> ExecutionRole:
+        try:
+            return read_role(self.aws_client("iam"), self.description["ExecutionRoleArn"])
+        except (BotoCoreError, ClientError) as exc:
+            raise EnvironmentStartError(
+                f"environment {self.name!r}: cannot read execution role {self.description['ExecutionRoleArn']}: "
+                f"{aws_problem(exc)}; the caller needs iam:GetRole, iam:ListRolePolicies, iam:GetRolePolicy, "
+                f"iam:ListAttachedRolePolicies, iam:GetPolicy and iam:GetPolicyVersion on it"
+            ) from None
+
+    def tables(self) -> list[str]:
+        raise MetadataError(self._no_database())
+
+    def rows(self, table: str, since: datetime | None = None) -> Iterator[dict[str, Any]]:
+        raise MetadataError(self._no_database())
+
+    def _no_database(self) -> str:
+        return (
+            f"environment {self.name!r} (kind 'mwaa'): MWAA does not expose its metadata database; export it "
+            f"with `mwaa-verify export` from the environment it came from, import it into an ephemeral or local "
+            f"rehearsal of the target and verify parity there"
+        )
+
+    # -- task logs: CloudWatch Logs --------------------------------------------------------------------------
+
+    @property
+    def _task_log_store(self) -> CloudWatchTaskLogs:
+        return CloudWatchTaskLogs(self.aws_client("logs"), task_log_group(self.config.environment_name))
+
+    def task_logs(self, since: datetime | None = None) -> Iterator[TaskLog]:
+        return self._task_log_store.task_logs(since)
+
+    def read_task_log(self, log: TaskLog) -> bytes:
+        return self._task_log_store.read_task_log(log)
+
+    def write_task_log(self, name: str, content: bytes) -> None:
+        self._task_log_store.write_task_log(name, content)
+
+    # -- the S3 bucket: DAGs, requirements, plugins -------------------------------------------------------------
+
+    @property
+    def bucket(self) -> str:
+        return self.description["SourceBucketArn"].removeprefix("arn:aws:s3:::")
+
+    def _get_object(self, key_field: str, version_field: str) -> bytes | None:
+        key = self.description.get(key_field)
+        if not key:
+            return None
+        arguments = {"Bucket": self.bucket, "Key": key.lstrip("/")}
+        if self.description.get(version_field):
+            arguments["VersionId"] = self.description[version_field]
+        try:
+            return self.aws_client("s3").get_object(**arguments)["Body"].read()
+        except (BotoCoreError, ClientError) as exc:
+            raise EnvironmentStartError(
+                f"environment {self.name!r}: cannot read s3://{self.bucket}/{arguments['Key']}: {aws_problem(exc)}"
+            ) from None
+
+    def _requirements(self) -> list[str]:
+        content = self._get_object("RequirementsS3Path", "RequirementsS3ObjectVersion")
+        if content is None:
+            return []
+        lines = (line.strip() for line in content.decode("utf-8", errors="replace").splitlines())
+        return [line for line in lines if line and not line.startswith("#")]
+
+    def _plugin_files(self) -> list[str]:
+        content = self._get_object("PluginsS3Path", "PluginsS3ObjectVersion")
+        if content is None:
+            return []
+        try:
+            with zipfile.ZipFile(io.BytesIO(content)) as archive:
+                return sorted(name for name in archive.namelist() if name.endswith(".py"))
+        except zipfile.BadZipFile:
+            raise EnvironmentStartError(
+                f"environment {self.name!r}: s3://{self.bucket}/{self.description['PluginsS3Path']} is not a zip "
+                f"archive; MWAA needs plugins as a .zip"
+            ) from None
+
+    def _scratch_dir(self) -> Path:
+        if self._scratch is None:
+            self._scratch = Path(tempfile.mkdtemp(prefix="mwaa-verify-mwaa-"))
+        return self._scratch
+
+    def dags_path(self) -> Path:
+        """A local copy of the DAGs folder in S3, for the static checks."""
+        folder = self._scratch_dir() / "dags"
+        if folder.is_dir():
+            return folder
+        prefix = self.description.get("DagS3Path", "dags").strip("/") + "/"
+        s3 = self.aws_client("s3")
+        try:
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    relative = item["Key"][len(prefix) :]
+                    if not relative or relative.endswith("/") or ".." in Path(relative).parts:
+                        continue
+                    destination = folder / relative
+                    destination.parent.mkdir(parents=True, exist_ok=True)
+                    s3.download_file(self.bucket, item["Key"], str(destination))
+        except (BotoCoreError, ClientError) as exc:
+            raise EnvironmentStartError(
+                f"environment {self.name!r}: cannot copy s3://{self.bucket}/{prefix}: {aws_problem(exc)}"
+            ) from None
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def plugins_path(self) -> Path | None:
+        content = self._get_object("PluginsS3Path", "PluginsS3ObjectVersion")
+        if content is None:
+            return None
+        folder = self._scratch_dir() / "plugins"
+        if not folder.is_dir():
+            with zipfile.ZipFile(io.BytesIO(content)) as archive:
+                for member in archive.namelist():
+                    if ".." not in Path(member).parts and not Path(member).is_absolute():
+                        archive.extract(member, folder)
+        return folder
+
+    # -- the Airflow REST API through invoke_rest_api ---------------------------------------------------------
+
+    def rest(self, path: str, query: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """GET one REST API path (relative: `/dags`), retrying with backoff while MWAA or Airflow throttles."""
+        mwaa = self.aws_client("mwaa")
+        for attempt in range(REST_ATTEMPTS):
+            try:
+                answer = mwaa.invoke_rest_api(
+                    Name=self.config.environment_name, Path=path, Method="GET", QueryParameters=dict(query or {})
+                )
+                return answer.get("RestApiResponse") or {}
+            except ClientError as exc:
+                error = exc.response.get("Error", {})
+                status = exc.response.get("RestApiStatusCode")
+                throttled = error.get("Code") in _THROTTLED or status == 429
+                if throttled and attempt + 1 < REST_ATTEMPTS:
+                    self._sleep(min(8.0, 0.5 * 2**attempt))
+                    continue
+                detail = exc.response.get("RestApiResponse") or error.get("Message") or error.get("Code")
+                raise RestApiError(
+                    f"environment {self.name!r}: Airflow REST API GET {path} failed"
+                    f"{f' with HTTP {status}' if status else ''}: {detail}; the caller needs airflow:InvokeRestApi "
+                    f"on the environment and an Airflow role that may read DAGs"
+                ) from None
+            except BotoCoreError as exc:
+                raise RestApiError(
+                    f"environment {self.name!r}: Airflow REST API GET {path} failed: {aws_problem(exc)}"
+                ) from None
+        raise AssertionError("unreachable")
+
+    def rest_pages(self, path: str, key: str, query: Mapping[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+        """Every item of a paginated collection, 100 at a time."""
+        offset = 0
+        while True:
+            page = self.rest(path, {**(query or {}), "limit": REST_PAGE_SIZE, "offset": offset})
+            items = page.get(key) or []
+            yield from items
+            offset += len(items)
+            if not items or offset >= int(page.get("total_entries", 0)):
+                return
+
+    def dag_report(self) -> DagReport:
+        """What the environment's own dag-processor made of its DAGs, as its REST API reports it."""
+        version = self.airflow_version
+        errors = {
+            _relative(item.get("filename", "")): item.get("stack_trace") or ""
+            for item in self.rest_pages("/importErrors", "import_errors")
+        }
+        dags: dict[str, DagShape] = {}
+        listed = list(self.rest_pages("/dags", "dags"))
+        with progress.step(f"{self.name}: reading {len(listed)} DAG(s) through the REST API"):
+            for listing in listed:
+                dag_id = listing["dag_id"]
+                details = self.rest(f"/dags/{quote(dag_id, safe='')}/details")
+                tasks = self.rest(f"/dags/{quote(dag_id, safe='')}/tasks").get("tasks") or []
+                dags[dag_id] = _shape(dag_id, {**listing, **details}, tasks, version.major)
+        files = {path for path in errors} | {shape.fileloc for shape in dags.values()}
+        files |= {path.relative_to(self.dags_path()).as_posix() for path in self.dags_path().rglob("*.py")}
+        options = self.description.get("AirflowConfigurationOptions") or {}
+        reports = tuple(
+            FileReport(
+                path=path,
+                dag_ids=tuple(sorted(d for d, shape in dags.items() if shape.fileloc == path)),
+                import_error=errors.get(path),
+                warnings=(),
+                parse_seconds=0.0,  # not reported by the REST API
+            )
+            for path in sorted(files)
+        )
+        return DagReport(
+            airflow_version=str(version),
+            python_version=_PYTHON.get(version.major, "unknown"),
+            dagbag_import_timeout=float(options.get("core.dagbag_import_timeout", 30)),
+            files=reports,
+            dags=dags,
+        )
+
+
+def _relative(fileloc: str) -> str:
+    return fileloc.removeprefix(MWAA_DAGS_FOLDER).lstrip("/")
+
+
+def _shape(dag_id: str, dag: Mapping[str, Any], tasks: list[Mapping[str, Any]], major: int) -> DagShape:
+    ordered = sorted(tasks, key=lambda task: task["task_id"])
+    return DagShape(
+        dag_id=dag_id,
+        fileloc=dag.get("relative_fileloc") or _relative(dag.get("fileloc") or ""),
+        task_ids=tuple(task["task_id"] for task in ordered),
+        edges=tuple(sorted((t["task_id"], d) for t in ordered for d in t.get("downstream_task_ids") or [])),
+        operators={task["task_id"]: _operator(task) for task in ordered},
+        retries={task["task_id"]: int(task.get("retries") or 0) for task in ordered},
+        schedule=rest_schedule(dag, major),
+        tags=tuple(sorted(tag["name"] if isinstance(tag, Mapping) else str(tag) for tag in dag.get("tags") or [])),
+        catchup=bool(dag.get("catchup")),
+    )
+
+
+def _operator(task: Mapping[str, Any]) -> str:
+    ref = task.get("class_ref") or {}
+    if ref.get("module_path") and ref.get("class_name"):
+        return f"{ref['module_path']}.{ref['class_name']}"
+    return str(task.get("operator_name") or ref.get("class_name") or "unknown")
+
+
+def rest_schedule(dag: Mapping[str, Any], major: int) -> dict[str, Any]:
+    """The version-neutral schedule of dag_probe.py, from what the REST API shows (v1 schedule_interval,
+    v2 timetable_summary). The REST API does not show a timetable's class, time zone or data intervals."""
+    schedule: dict[str, Any] = {
+        "timetable": "",
+        "summary": str(dag.get("timetable_description") or dag.get("timetable_summary") or ""),
+        "kind": "custom",
+        "expression": None,
+        "timezone": None,
+        "data_interval": None,
+    }
+    text: str | None
+    if major < 3:
+        interval = dag.get("schedule_interval")
+        if isinstance(interval, Mapping) and interval.get("__type") == "TimeDelta":
+            seconds = timedelta(
+                days=interval.get("days", 0), seconds=interval.get("seconds", 0),
+                microseconds=interval.get("microseconds", 0),
+            ).total_seconds()  # fmt: skip
+            return {**schedule, "kind": "delta", "expression": seconds}
+        text = interval.get("value") if isinstance(interval, Mapping) else None
+        if interval is None and "dataset" in schedule["summary"].lower():
+            return {**schedule, "kind": "asset"}
+    else:
+        text = dag.get("timetable_summary")
+        if text and re.search(r"\b(asset|dataset)", text, re.IGNORECASE):
+            return {**schedule, "kind": "asset"}
+    if text in (None, "", "None"):
+        return {**schedule, "kind": "none"}
+    if text == "@once":
+        return {**schedule, "kind": "once"}
+    if text == "@continuous":
+        return {**schedule, "kind": "continuous"}
+    expression = _CRON_PRESETS.get(text, text)
+    if len(expression.split()) in (5, 6):
+        return {**schedule, "kind": "cron", "expression": expression}
+    return schedule

@@ -1,0 +1,46 @@
+"""A second opinion on the local evaluator: IAM's own SimulatePrincipalPolicy for the same requests.
+
+It needs AWS credentials allowed iam:SimulatePrincipalPolicy on the role. Where the two disagree, the
+verification says so rather than trusting either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from mwaa_verify.iam.requirements import Need
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    need: Need
+    local_allowed: bool
+    simulated: str  # IAM's EvalDecision: allowed, explicitDeny, implicitDeny
+
+    def __str__(self) -> str:
+        local = "allowed" if self.local_allowed else "denied"
+        return f"{self.need}: the local evaluator says {local}, IAM SimulatePrincipalPolicy says {self.simulated}"
+
+
+def simulated_decision(iam: Any, role_arn: str, need: Need) -> str:
+    arguments: dict[str, Any] = {"PolicySourceArn": role_arn, "ActionNames": [need.action]}
+    if not need.any_resource:
+        arguments["ResourceArns"] = [need.resource]
+    if need.context:
+        arguments["ContextEntries"] = [
+            {"ContextKeyName": key, "ContextKeyValues": [value], "ContextKeyType": "string"}
+            for key, value in need.context.items()
+        ]
+    results = iam.simulate_principal_policy(**arguments)["EvaluationResults"]
+    return results[0]["EvalDecision"]
+
+
+def disagreements(iam: Any, role_arn: str, decided: Iterable[tuple[Need, bool]]) -> list[Disagreement]:
+    found = []
+    for need, allowed in decided:
+        simulated = simulated_decision(iam, role_arn, need)
+        if (simulated == "allowed") != allowed:
+            found.append(Disagreement(need, allowed, simulated))
+    return found

@@ -1,0 +1,75 @@
+"""IAM sufficiency: the target's execution role allows everything the environment and its DAGs need.
+
+One test per group of permissions (the DAG bucket, each enabled log group, the Celery queue, KMS, metrics, the
+secrets backend, the migration's reads, each AWS operator the DAGs use, what mwaa-verify.toml declares),
+judged by a local evaluator that follows AWS's evaluation logic: an explicit Deny wins, the permissions
+boundary must allow too, and anything no statement allows is denied. A failure names each missing action
+and resource and the statement that denies it. With --iam-simulate, IAM's own SimulatePrincipalPolicy
+judges the same requests and any disagreement fails the test.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from mwaa_verify.environments.base import Environment
+from mwaa_verify.iam.requirements import RequirementGroup, decisions
+from mwaa_verify.iam.role_diff import environment_renames, lost_permissions
+from mwaa_verify.iam.simulate import disagreements
+from mwaa_verify.report.allure_results import attach_table
+
+
+def test_execution_role_allows(
+    iam_requirement: str,
+    iam_requirement_groups: dict[str, RequirementGroup],
+    target_env: Environment,
+    pytestconfig: pytest.Config,
+) -> None:
+    group = iam_requirement_groups[iam_requirement]
+    if group.unavailable:
+        pytest.fail(group.unavailable, pytrace=False)
+    role = target_env.execution_role()
+    if role is None:
+        pytest.skip(f"not applicable: {target_env.name!r} has no execution role (set policy_file for a local one)")
+
+    decided = decisions(group, role.policies, role.permissions_boundary)
+
+    missing = [(need, decision) for need, decision in decided if not decision.allowed]
+    if missing:
+        attach_table(
+            f"{group.id}: missing permissions",
+            ("action", "resource", "decision"),
+            [(need.action, need.resource, str(decision)) for need, decision in missing],
+        )
+    assert not missing, (
+        f"{group.purpose}: {len(missing)} missing permission(s) in execution role {role.name}: "
+        + "; ".join(f"{need}: {decision}" for need, decision in missing)
+    )
+    if pytestconfig.getoption("iam_simulate"):
+        iam = target_env.aws_client("iam")
+        if iam is None or role.arn is None:
+            pytest.skip(f"IAM simulation needs an AWS role; {target_env.name!r} has a policy file")
+        disagreeing = disagreements(iam, role.arn, [(need, decision.allowed) for need, decision in decided])
+        assert not disagreeing, f"{group.purpose}: " + "; ".join(map(str, disagreeing))
+
+
+def test_target_role_keeps_source_permissions(source_env: Environment, target_env: Environment) -> None:
+    """Everything the old environment's role was allowed, the new one is allowed too (names mapped)."""
+    source_role, target_role = source_env.execution_role(), target_env.execution_role()
+    if source_role is None or target_role is None:
+        pytest.skip("not applicable: both environments need an execution role to compare them")
+
+    lost = lost_permissions(
+        source_role, target_role, environment_renames(source_env.mwaa_description(), target_env.mwaa_description())
+    )
+
+    if lost:
+        attach_table(
+            "permissions the target's role lacks",
+            ("action", "resource", "decision"),
+            [(item.need.action, item.need.resource, str(item.decision)) for item in lost],
+        )
+    assert not lost, (
+        f"execution role {target_role.name} is missing {len(lost)} permission(s) that {source_role.name} has: "
+        + "; ".join(map(str, lost))
+    )

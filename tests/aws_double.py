@@ -1,0 +1,202 @@
+"""AWS on 127.0.0.1 for tests: moto's server for S3, IAM, CloudWatch Logs..., and a double of MWAA's control
+plane, which moto does not implement ("Not yet implemented" for every call).
+
+The MWAA double speaks boto3's real wire format (rest-json, signing name `airflow`): GetEnvironment,
+ListEnvironments, CreateEnvironment and InvokeRestApi, with MWAA's error shapes. Behind InvokeRestApi sits a
+REST backend: in the end-to-end tests a real Airflow api-server, reached with a token the way MWAA signs its
+callers in.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from moto.server import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+ACCOUNT = "123456789012"
+REGION = "eu-west-1"
+SERVICE_ROLE = "AWSServiceRoleForAmazonMWAA"
+# method, path, query, body -> (HTTP status, JSON body)
+RestBackend = Callable[[str, str, dict[str, Any], Any], tuple[int, Any]]
+
+
+def environment_arn(name: str, region: str = REGION) -> str:
+    return f"arn:aws:airflow:{region}:{ACCOUNT}:environment/{name}"
+
+
+def describe(name: str, role: str, bucket: str, airflow_version: str = "3.3.1", **fields: Any) -> dict[str, Any]:
+    """A description as get_environment returns it, for an AVAILABLE environment."""
+    description = {
+        "Name": name,
+        "Arn": environment_arn(name),
+        "Status": "AVAILABLE",
+        "CreatedAt": datetime(2024, 3, 1, tzinfo=UTC).timestamp(),
+        "WebserverUrl": f"{name}.airflow.{REGION}.on.aws",
+        "ExecutionRoleArn": f"arn:aws:iam::{ACCOUNT}:role/service-role/{role}",
+        "ServiceRoleArn": f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/airflow.amazonaws.com/{SERVICE_ROLE}",
+        "AirflowVersion": airflow_version,
+        "SourceBucketArn": f"arn:aws:s3:::{bucket}",
+        "DagS3Path": "dags",
+        "EnvironmentClass": "mw1.small",
+        "MaxWorkers": 10,
+        "MinWorkers": 1,
+        "Schedulers": 2,
+        "NetworkConfiguration": {"SubnetIds": ["subnet-1", "subnet-2"], "SecurityGroupIds": ["sg-1"]},
+        "LoggingConfiguration": {
+            module: {
+                "Enabled": True,
+                "LogLevel": "INFO",
+                "CloudWatchLogGroupArn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:airflow-{name}-{suffix}",
+            }
+            for module, suffix in {
+                "DagProcessingLogs": "DAGProcessing",
+                "SchedulerLogs": "Scheduler",
+                "TaskLogs": "Task",
+                "WebserverLogs": "WebServer",
+                "WorkerLogs": "Worker",
+            }.items()
+        },
+        "WebserverAccessMode": "PRIVATE_ONLY",
+        "WeeklyMaintenanceWindowStart": "SUN:03:30",
+        "AirflowConfigurationOptions": {},
+        "Tags": {},
+    }
+    description.update(fields)
+    return description
+
+
+@dataclass
+class MwaaDouble:
+    environments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rest_backends: dict[str, RestBackend] = field(default_factory=dict)
+    # the next N InvokeRestApi calls are throttled, as MWAA does under load
+    throttle_next: int = 0
+    calls: list[tuple[str, str]] = field(default_factory=list)
+
+    def handle(self, request: Request) -> Response:
+        self.calls.append((request.method, request.path))
+        match = re.fullmatch(r"/environments/([^/]+)", request.path)
+        if request.path == "/environments" and request.method == "GET":
+            return _json(200, {"Environments": sorted(self.environments)})
+        if match and request.method == "GET":
+            name = urllib.parse.unquote(match.group(1))
+            if name not in self.environments:
+                return _error(404, "ResourceNotFoundException", f"Environment {name} not found")
+            return _json(200, {"Environment": self.environments[name]})
+        if match and request.method == "PUT":
+            return self._create(urllib.parse.unquote(match.group(1)), request.get_json(force=True))
+        match = re.fullmatch(r"/restapi/([^/]+)", request.path)
+        if match and request.method == "POST":
+            return self._invoke(urllib.parse.unquote(match.group(1)), request.get_json(force=True))
+        return _error(400, "ValidationException", f"the MWAA double has no {request.method} {request.path}")
+
+    def _create(self, name: str, body: dict[str, Any]) -> Response:
+        if name in self.environments:
+            return _error(400, "ValidationException", f"Environment {name} already exists")
+        bucket = body["SourceBucketArn"].removeprefix("arn:aws:s3:::")
+        role = body["ExecutionRoleArn"].rsplit("/", 1)[-1]
+        fields = {key: value for key, value in body.items() if key not in {"Name"}}
+        self.environments[name] = {**describe(name, role, bucket), **fields, "Status": "CREATING"}
+        return _json(200, {"Arn": environment_arn(name)})
+
+    def _invoke(self, name: str, body: dict[str, Any]) -> Response:
+        if name not in self.environments:
+            return _error(404, "ResourceNotFoundException", f"Environment {name} not found")
+        if self.throttle_next > 0:
+            self.throttle_next -= 1
+            return _error(429, "ThrottlingException", "Rate exceeded")
+        backend = self.rest_backends.get(name)
+        if backend is None:
+            return _error(503, "ServiceUnavailableException", f"the web server of {name} is not reachable")
+        status, answer = backend(body["Method"], body["Path"], body.get("QueryParameters") or {}, body.get("Body"))
+        payload = {"RestApiStatusCode": status, "RestApiResponse": answer}
+        if status >= 500:
+            return _error(400, "RestApiServerException", None, payload)
+        if status >= 400:
+            return _error(400, "RestApiClientException", None, payload)
+        return _json(200, payload)
+
+
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(body), status=status, headers=headers, content_type="application/json")
+
+
+def _error(status: int, code: str, message: str | None, body: dict[str, Any] | None = None) -> Response:
+    payload = dict(body or {})
+    if message is not None:
+        payload["message"] = message
+    return _json(status, payload, {"x-amzn-ErrorType": code})
+
+
+def _signing_service(request: Request) -> str | None:
+    found = re.search(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request", request.headers.get("Authorization", ""))
+    return found.group(1) if found else None
+
+
+@dataclass
+class AwsDouble:
+    url: str
+    mwaa: MwaaDouble
+
+
+@contextmanager
+def aws_double() -> Iterator[AwsDouble]:
+    """One endpoint for every AWS service: MWAA's calls (signed for `airflow`) to the double, the rest to moto."""
+    mwaa = MwaaDouble()
+    moto_app = DomainDispatcherApplication(create_backend_app)
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        if _signing_service(request) == "airflow":
+            return mwaa.handle(request)(environ, start_response)
+        return moto_app(environ, start_response)
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield AwsDouble(f"http://127.0.0.1:{server.server_port}", mwaa)
+    finally:
+        server.shutdown()
+        thread.join()
+
+
+class AirflowRestApi:
+    """A REST backend that forwards to a real Airflow api-server (3.x, /api/v2), signed in with a token the
+    way MWAA signs in the IAM principal that calls InvokeRestApi."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._token: str | None = None
+
+    def token(self) -> str:
+        if self._token is None:
+            with urllib.request.urlopen(f"{self.base_url}/auth/token", timeout=10) as response:
+                self._token = json.load(response)["access_token"]
+        return self._token
+
+    def __call__(self, method: str, path: str, query: dict[str, Any], body: Any) -> tuple[int, Any]:
+        url = f"{self.base_url}/api/v2{path}"
+        if query:
+            url += "?" + urllib.parse.urlencode(query, doseq=True)
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(url, data=data, method=method)
+        request.add_header("Authorization", f"Bearer {self.token()}")
+        request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.load(response)
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"{}")

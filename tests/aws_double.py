@@ -10,6 +10,7 @@ callers in.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 import urllib.error
@@ -119,8 +120,9 @@ class MwaaDouble:
             return _error(429, "ThrottlingException", "Rate exceeded")
         backend = self.rest_backends.get(name)
         if backend is None:
-            return _error(503, "ServiceUnavailableException", f"the web server of {name} is not reachable")
-        status, answer = backend(body["Method"], body["Path"], body.get("QueryParameters") or {}, body.get("Body"))
+            status, answer = 502, {"detail": f"the web server of {name} is not reachable"}
+        else:
+            status, answer = backend(body["Method"], body["Path"], body.get("QueryParameters") or {}, body.get("Body"))
         payload = {"RestApiStatusCode": status, "RestApiResponse": answer}
         if status >= 500:
             return _error(400, "RestApiServerException", None, payload)
@@ -163,6 +165,7 @@ def aws_double() -> Iterator[AwsDouble]:
             return mwaa.handle(request)(environ, start_response)
         return moto_app(environ, start_response)
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per request
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -200,3 +203,37 @@ class AirflowRestApi:
                 return response.status, json.load(response)
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read() or b"{}")
+
+
+class ScriptedRestApi:
+    """An Airflow REST API with `count` DAGs, for the client's paging and retries (the end-to-end tests put a
+    real Airflow behind the double)."""
+
+    def __init__(self, count: int, operator: str = "airflow.operators.empty.EmptyOperator") -> None:
+        self.operator = operator
+        self.dags = [
+            {
+                "dag_id": f"dag_{i:03d}",
+                "fileloc": f"/usr/local/airflow/dags/dag_{i:03d}.py",
+                "schedule_interval": {"__type": "CronExpression", "value": "@daily"},
+                "tags": [],
+            }
+            for i in range(count)
+        ]
+        self.requests: list[tuple[str, dict[str, Any]]] = []
+
+    def __call__(self, method: str, path: str, query: dict[str, Any], body: Any) -> tuple[int, Any]:
+        self.requests.append((path, query))
+        if path == "/dags":
+            offset, limit = int(query["offset"]), int(query["limit"])
+            return 200, {"dags": self.dags[offset : offset + limit], "total_entries": len(self.dags)}
+        if path == "/importErrors":
+            return 200, {"import_errors": [], "total_entries": 0}
+        if path.endswith("/details"):
+            return 200, {"catchup": True, "schedule_interval": {"__type": "CronExpression", "value": "@daily"}}
+        if path.endswith("/tasks"):
+            module, name = self.operator.rsplit(".", 1)
+            task = {"task_id": "only", "downstream_task_ids": [], "retries": 1.0,
+                    "class_ref": {"module_path": module, "class_name": name}}  # fmt: skip
+            return 200, {"tasks": [task], "total_entries": 1}
+        return 404, {"detail": "Not Found"}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -97,3 +98,18 @@ def no_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("MWAA_VERIFY_CONFIG", raising=False)
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+def junit_outcomes(report: Path) -> dict[str, str | None]:
+    """Each test of a JUnit XML report: None when it passed, "SKIPPED", or its failure text."""
+    outcomes: dict[str, str | None] = {}
+    for case in ElementTree.parse(report).iter("testcase"):
+        failure = case.find("failure")
+        if failure is None:
+            failure = case.find("error")
+        skipped = case.find("skipped")
+        if failure is not None:
+            outcomes[case.get("name", "")] = failure.get("message", "") + (failure.text or "")
+        else:
+            outcomes[case.get("name", "")] = "SKIPPED" if skipped is not None else None
+    return outcomes

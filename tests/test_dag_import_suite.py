@@ -5,12 +5,12 @@ the reason its `# expect-3x:` line names, and the whole corpus passes with a 2.1
 from __future__ import annotations
 
 import re
-import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from conftest import junit_outcomes
 from mwaa_verify.airflow.versions import DEMO_SOURCE_VERSION, DEMO_TARGET_VERSION
 from mwaa_verify.config import EphemeralConfig
 from mwaa_verify.environments.ephemeral import EphemeralEnvironment
@@ -56,18 +56,7 @@ def run_suite(pytester: pytest.Pytester, source: EphemeralEnvironment, target: E
     pytester.runpytest_subprocess(
         str(SUITE), "--source", source.name, "--target", target.name, f"--junitxml={report}", "-p", "no:cacheprovider"
     )
-    outcomes = {}
-    for case in ElementTree.parse(report).iter("testcase"):
-        failure = case.find("failure")
-        skipped = case.find("skipped")
-        outcomes[case.get("name")] = (
-            failure.get("message", "") + (failure.text or "")
-            if failure is not None
-            else "SKIPPED"
-            if skipped is not None
-            else None
-        )
-    return outcomes
+    return junit_outcomes(report)
 
 
 def test_every_breaking_change_is_caught_on_airflow_3_with_its_reason(

@@ -12,7 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_double import REGION, AwsDouble, aws_double, describe
+from aws_double import REGION, AwsDouble, ScriptedRestApi, aws_double, describe
 from mwaa_policies import documented_policy
 
 from mwaa_verify.config import load_config
@@ -216,45 +216,6 @@ def test_metadata_is_refused_with_the_way_to_verify_it(aws: AwsDouble, tmp_path:
 
     with opened(tmp_path, aws, "meta-env") as environment, pytest.raises(MetadataError, match="export it"):
         environment.tables()
-
-
-class ScriptedRestApi:
-    """An Airflow REST API with `count` DAGs, for the client's paging and retries (the end-to-end tests put a
-    real Airflow behind the double)."""
-
-    def __init__(self, count: int) -> None:
-        self.dags = [
-            {
-                "dag_id": f"dag_{i:03d}",
-                "fileloc": f"/usr/local/airflow/dags/dag_{i:03d}.py",
-                "schedule_interval": {"__type": "CronExpression", "value": "@daily"},
-                "tags": [],
-            }
-            for i in range(count)
-        ]
-        self.requests: list[tuple[str, dict[str, Any]]] = []
-
-    def __call__(self, method: str, path: str, query: dict[str, Any], body: Any) -> tuple[int, Any]:
-        self.requests.append((path, query))
-        if path == "/dags":
-            offset, limit = int(query["offset"]), int(query["limit"])
-            return 200, {"dags": self.dags[offset : offset + limit], "total_entries": len(self.dags)}
-        if path == "/importErrors":
-            return 200, {"import_errors": [], "total_entries": 0}
-        if path.endswith("/details"):
-            return 200, {"catchup": True, "schedule_interval": {"__type": "CronExpression", "value": "@daily"}}
-        if path.endswith("/tasks"):
-            return 200, {
-                "tasks": [
-                    {
-                        "task_id": "only",
-                        "downstream_task_ids": [],
-                        "retries": 1.0,
-                        "class_ref": {"module_path": "airflow.operators.empty", "class_name": "EmptyOperator"},
-                    }
-                ]
-            }
-        return 404, {"detail": "Not Found"}
 
 
 def test_rest_api_is_paged_by_100_and_retried_when_throttled(aws: AwsDouble, tmp_path: Path) -> None:

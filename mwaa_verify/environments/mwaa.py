@@ -281,10 +281,16 @@ class MwaaEnvironment(Environment):
                     self._sleep(min(8.0, 0.5 * 2**attempt))
                     continue
                 detail = exc.response.get("RestApiResponse") or error.get("Message") or error.get("Code")
+                refused = status in (401, 403) or error.get("Code") == "AccessDeniedException"
+                hint = (
+                    "; the caller needs airflow:InvokeRestApi on the environment and an Airflow role that may read "
+                    "DAGs"
+                    if refused
+                    else ""
+                )
                 raise RestApiError(
                     f"environment {self.name!r}: Airflow REST API GET {path} failed"
-                    f"{f' with HTTP {status}' if status else ''}: {detail}; the caller needs airflow:InvokeRestApi "
-                    f"on the environment and an Airflow role that may read DAGs"
+                    f"{f' with HTTP {status}' if status else ''}: {detail}{hint}"
                 ) from None
             except BotoCoreError as exc:
                 raise RestApiError(

@@ -1,0 +1,144 @@
+"""The IAM suite as a user runs it: `pytest suites/test_iam_policy.py --source prod-2 --target <env>` with
+environments of kind `mwaa` in mwaa-verify.toml, their execution roles in (moto's) IAM. The documented role
+passes; each planted defect fails the test for the group it breaks, naming the missing action, the resource
+and the deciding statement."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from aws_double import ACCOUNT, REGION, AwsDouble, ScriptedRestApi, aws_double, describe
+from mwaa_policies import documented_policy, narrowed, with_statement, without
+
+from conftest import junit_outcomes
+
+SUITE = Path(__file__).resolve().parent.parent / "suites" / "test_iam_policy.py"
+AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION,
+           "AWS_EC2_METADATA_DISABLED": "true"}  # fmt: skip
+GLUE = "airflow.providers.amazon.aws.operators.glue.GlueJobOperator"
+GLUE_GRANT = {"Sid": "NightlyGlueJob", "Effect": "Allow", "Action": ["glue:StartJobRun", "glue:GetJobRun", "glue:GetJob"],
+              "Resource": f"arn:aws:glue:{REGION}:{ACCOUNT}:job/nightly-etl"}  # fmt: skip
+MIGRATION_READS = {"Sid": "MigrationReads", "Effect": "Allow", "Action": ["logs:DescribeLogStreams", "logs:GetLogEvents"],
+                   "Resource": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:airflow-prod-2-Task*"}  # fmt: skip
+GROUPS = ["celery-queue", "dag-bucket", "kms", "logs-DAGProcessing", "logs-Scheduler", "logs-Task", "logs-WebServer",
+          "logs-Worker", "metrics", "operator-GlueJobOperator", "source-task-logs"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def aws() -> Iterator[AwsDouble]:
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in AWS_ENV.items():
+            patch.setenv(key, value)
+        with aws_double() as double:
+            # the old environment, whose role also reads the new one's log groups for the log copy
+            add_environment(double, "prod-2", documented_policy("prod-2", "prod-2-dags"), airflow_version="2.10.3")
+            yield double
+
+
+def add_environment(aws: AwsDouble, name: str, policy: dict[str, Any], airflow_version: str = "3.3.1") -> None:
+    iam = boto3.client("iam", endpoint_url=aws.url, region_name=REGION)
+    iam.create_role(RoleName=f"{name}-role", Path="/service-role/", AssumeRolePolicyDocument="{}")
+    iam.put_role_policy(RoleName=f"{name}-role", PolicyName="execution", PolicyDocument=json.dumps(policy))
+    s3 = boto3.client("s3", endpoint_url=aws.url, region_name=REGION)
+    s3.create_bucket(Bucket=f"{name}-dags", CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_object(Bucket=f"{name}-dags", Key="dags/dag_000.py", Body=b"# the nightly Glue job\n")
+    aws.mwaa.environments[name] = describe(name, f"{name}-role", f"{name}-dags", airflow_version)
+    aws.mwaa.rest_backends[name] = ScriptedRestApi(1, operator=GLUE)
+
+
+def run_suite(pytester: pytest.Pytester, aws: AwsDouble, target: str, *options: str) -> dict[str, str | None]:
+    sections = [
+        f'[environments.{name}]\nkind = "mwaa"\nenvironment_name = "{name}"\nregion = "{REGION}"\n'
+        f'endpoint_url = "{aws.url}"\n'
+        for name in ("prod-2", target)
+    ]
+    pytester.makefile(".toml", **{"mwaa-verify": "\n".join(sections)})
+    report = pytester.path / "junit.xml"
+    pytester.runpytest_subprocess(
+        str(SUITE), "--source", "prod-2", "--target", target, f"--junitxml={report}", "-p", "no:cacheprovider", *options
+    )
+    return {name.removeprefix("test_execution_role_allows"): text for name, text in junit_outcomes(report).items()}
+
+
+def failed(outcomes: dict[str, str | None]) -> dict[str, str]:
+    return {name: text for name, text in outcomes.items() if text and text != "SKIPPED"}
+
+
+def test_documented_role_with_the_migration_reads_passes_every_group(pytester: pytest.Pytester, aws: AwsDouble) -> None:
+    add_environment(aws, "good", with_statement(with_statement(documented_policy("good", "good-dags"), GLUE_GRANT),
+                                                MIGRATION_READS))  # fmt: skip
+
+    outcomes = run_suite(pytester, aws, "good")
+
+    assert outcomes == dict.fromkeys([f"[{group}]" for group in GROUPS] + ["test_target_role_keeps_source_permissions"])
+
+
+def test_documented_role_alone_cannot_read_the_old_task_logs(pytester: pytest.Pytester, aws: AwsDouble) -> None:
+    add_environment(aws, "plain", with_statement(documented_policy("plain", "plain-dags"), GLUE_GRANT))
+
+    outcomes = failed(run_suite(pytester, aws, "plain"))
+
+    assert list(outcomes) == ["[source-task-logs]"]
+    assert (
+        "copy task logs from the old environment 'prod-2': 2 missing permission(s) in execution role plain-role: "
+        f"logs:DescribeLogStreams on arn:aws:logs:{REGION}:{ACCOUNT}:log-group:airflow-prod-2-Task: implicit deny"
+    ) in outcomes["[source-task-logs]"]
+
+
+def test_each_planted_defect_fails_its_group(pytester: pytest.Pytester, aws: AwsDouble) -> None:
+    base = with_statement(documented_policy("defects", "defects-dags"), GLUE_GRANT)
+    deny = {
+        "Sid": "FreezeDags",
+        "Effect": "Deny",
+        "Action": "s3:GetObject",
+        "Resource": "arn:aws:s3:::defects-dags/dags/*",
+    }
+    narrow = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:airflow-defects-Task*"
+    add_environment(aws, "defects", narrowed(with_statement(without(base, "CeleryQueue"), deny), "WriteLogs", narrow))
+
+    outcomes = failed(run_suite(pytester, aws, "defects"))
+
+    assert set(outcomes) == {"[celery-queue]", "[dag-bucket]", "[logs-DAGProcessing]", "[logs-Scheduler]",
+                             "[logs-WebServer]", "[logs-Worker]", "[source-task-logs]",
+                             "test_target_role_keeps_source_permissions"}  # fmt: skip
+    assert (
+        "read DAGs, plugins and requirements from arn:aws:s3:::defects-dags: 1 missing permission(s) in execution "
+        "role defects-role: s3:GetObject on arn:aws:s3:::defects-dags/dags/*: explicit deny by inline policy "
+        "execution statement FreezeDags (Deny)"
+    ) in outcomes["[dag-bucket]"]
+    assert (
+        f"sqs:SendMessage on arn:aws:sqs:{REGION}:*:airflow-celery-*: implicit deny: no statement allows it"
+        in outcomes["[celery-queue]"]
+    )
+    assert (
+        f"logs:PutLogEvents on arn:aws:logs:{REGION}:{ACCOUNT}:log-group:airflow-defects-Worker:log-stream:*: "
+        "implicit deny" in outcomes["[logs-Worker]"]
+    )
+    assert "sqs:ReceiveMessage on" in outcomes["test_target_role_keeps_source_permissions"]
+
+
+def test_operator_without_its_grant_fails(pytester: pytest.Pytester, aws: AwsDouble) -> None:
+    add_environment(aws, "noglue", documented_policy("noglue", "noglue-dags"))
+
+    outcomes = failed(run_suite(pytester, aws, "noglue", "-k", "GlueJobOperator"))
+
+    assert list(outcomes) == ["[operator-GlueJobOperator]"]
+    assert (
+        "glue:StartJobRun on its resources: implicit deny: no statement allows it"
+        in (outcomes["[operator-GlueJobOperator]"])
+    )
+
+
+def test_unreadable_dags_fail_the_operators_check_only(pytester: pytest.Pytester, aws: AwsDouble) -> None:
+    add_environment(aws, "norest", with_statement(documented_policy("norest", "norest-dags"), GLUE_GRANT))
+    del aws.mwaa.rest_backends["norest"]
+
+    outcomes = failed(run_suite(pytester, aws, "norest"))
+
+    assert set(outcomes) == {"[operators]", "[source-task-logs]"}
+    assert "cannot read the target's DAGs to find the AWS operators they use" in outcomes["[operators]"]

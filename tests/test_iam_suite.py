@@ -18,15 +18,38 @@ from mwaa_policies import documented_policy, narrowed, with_statement, without
 from conftest import junit_outcomes
 
 SUITE = Path(__file__).resolve().parent.parent / "suites" / "test_iam_policy.py"
-AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION,
-           "AWS_EC2_METADATA_DISABLED": "true"}  # fmt: skip
+AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
 GLUE = "airflow.providers.amazon.aws.operators.glue.GlueJobOperator"
-GLUE_GRANT = {"Sid": "NightlyGlueJob", "Effect": "Allow", "Action": ["glue:StartJobRun", "glue:GetJobRun", "glue:GetJob"],
-              "Resource": f"arn:aws:glue:{REGION}:{ACCOUNT}:job/nightly-etl"}  # fmt: skip
-MIGRATION_READS = {"Sid": "MigrationReads", "Effect": "Allow", "Action": ["logs:DescribeLogStreams", "logs:GetLogEvents"],
-                   "Resource": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:airflow-prod-2-Task*"}  # fmt: skip
-GROUPS = ["celery-queue", "dag-bucket", "kms", "logs-DAGProcessing", "logs-Scheduler", "logs-Task", "logs-WebServer",
-          "logs-Worker", "metrics", "operator-GlueJobOperator", "source-task-logs"]  # fmt: skip
+GLUE_GRANT = {
+    "Sid": "NightlyGlueJob",
+    "Effect": "Allow",
+    "Action": ["glue:StartJobRun", "glue:GetJobRun", "glue:GetJob"],
+    "Resource": f"arn:aws:glue:{REGION}:{ACCOUNT}:job/nightly-etl",
+}
+MIGRATION_READS = {
+    "Sid": "MigrationReads",
+    "Effect": "Allow",
+    "Action": ["logs:DescribeLogStreams", "logs:GetLogEvents"],
+    "Resource": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:airflow-prod-2-Task*",
+}
+GROUPS = [
+    "celery-queue",
+    "dag-bucket",
+    "kms",
+    "logs-DAGProcessing",
+    "logs-Scheduler",
+    "logs-Task",
+    "logs-WebServer",
+    "logs-Worker",
+    "metrics",
+    "operator-GlueJobOperator",
+    "source-task-logs",
+]
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +93,9 @@ def failed(outcomes: dict[str, str | None]) -> dict[str, str]:
 
 
 def test_documented_role_with_the_migration_reads_passes_every_group(pytester: pytest.Pytester, aws: AwsDouble) -> None:
-    add_environment(aws, "good", with_statement(with_statement(documented_policy("good", "good-dags"), GLUE_GRANT),
-                                                MIGRATION_READS))  # fmt: skip
+    add_environment(
+        aws, "good", with_statement(with_statement(documented_policy("good", "good-dags"), GLUE_GRANT), MIGRATION_READS)
+    )
 
     outcomes = run_suite(pytester, aws, "good")
 
@@ -103,9 +127,16 @@ def test_each_planted_defect_fails_its_group(pytester: pytest.Pytester, aws: Aws
 
     outcomes = failed(run_suite(pytester, aws, "defects"))
 
-    assert set(outcomes) == {"[celery-queue]", "[dag-bucket]", "[logs-DAGProcessing]", "[logs-Scheduler]",
-                             "[logs-WebServer]", "[logs-Worker]", "[source-task-logs]",
-                             "test_target_role_keeps_source_permissions"}  # fmt: skip
+    assert set(outcomes) == {
+        "[celery-queue]",
+        "[dag-bucket]",
+        "[logs-DAGProcessing]",
+        "[logs-Scheduler]",
+        "[logs-WebServer]",
+        "[logs-Worker]",
+        "[source-task-logs]",
+        "test_target_role_keeps_source_permissions",
+    }
     assert (
         "read DAGs, plugins and requirements from arn:aws:s3:::defects-dags: 1 missing permission(s) in execution "
         "role defects-role: s3:GetObject on arn:aws:s3:::defects-dags/dags/*: explicit deny by inline policy "

@@ -283,8 +283,7 @@ class MwaaEnvironment(Environment):
                 detail = exc.response.get("RestApiResponse") or error.get("Message") or error.get("Code")
                 refused = status in (401, 403) or error.get("Code") == "AccessDeniedException"
                 hint = (
-                    "; the caller needs airflow:InvokeRestApi on the environment and an Airflow role that may read "
-                    "DAGs"
+                    "; the caller needs airflow:InvokeRestApi on the environment and an Airflow role that may read DAGs"
                     if refused
                     else ""
                 )

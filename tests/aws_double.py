@@ -180,13 +180,18 @@ class AirflowRestApi:
     """A REST backend that forwards to a real Airflow api-server (3.x, /api/v2), signed in with a token the
     way MWAA signs in the IAM principal that calls InvokeRestApi."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, username: str, password: str) -> None:
         self.base_url = base_url.rstrip("/")
+        self.credentials = {"username": username, "password": password}
         self._token: str | None = None
 
     def token(self) -> str:
         if self._token is None:
-            with urllib.request.urlopen(f"{self.base_url}/auth/token", timeout=10) as response:
+            request = urllib.request.Request(
+                f"{self.base_url}/auth/token", data=json.dumps(self.credentials).encode(), method="POST"
+            )
+            request.add_header("Content-Type", "application/json")
+            with urllib.request.urlopen(request, timeout=10) as response:
                 self._token = json.load(response)["access_token"]
         return self._token
 

@@ -212,7 +212,8 @@ def _shape(dag, dags_folder: str) -> dict:
 
 def _operator_name(task) -> str:
     cls = type(task)
-    if cls.__name__ in {"MappedOperator", "_MappedOperator"}:
+    # MappedOperator, _MappedOperator, DecoratedMappedOperator: name the operator each mapped task runs
+    if cls.__name__.endswith("MappedOperator"):
         partial = getattr(task, "operator_class", None)
         if isinstance(partial, type):
             return f"{partial.__module__}.{partial.__qualname__}"

@@ -65,6 +65,13 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--results", type=Path, default=Path("reports/allure-results"))
     report.add_argument("--reports", type=Path, default=Path("reports"))
 
+    clone = commands.add_parser("clone", help="plan (or --apply) a new MWAA environment like an existing one")
+    clone.add_argument("source", help="the MWAA environment to copy (a kind 'mwaa' name in the configuration)")
+    clone.add_argument("--name", required=True, help="the new environment's name")
+    clone.add_argument("--airflow-version", required=True, help="the new environment's Airflow version, e.g. 3.3.1")
+    clone.add_argument("--execution-role-arn", help="the new environment's execution role (default: the source's)")
+    clone.add_argument("--apply", action="store_true", help="create it (without: print the plan, create nothing)")
+
     logs = commands.add_parser("copy-logs", help="copy task logs from one environment to another")
     logs.add_argument("source")
     logs.add_argument("target")
@@ -180,6 +187,31 @@ def _copy_logs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _clone(args: argparse.Namespace) -> int:
+    import json
+
+    from mwaa_verify.environments import open_environment
+    from mwaa_verify.migrate.clone import create_environment, plan_clone
+
+    config = load_config(args.mwaa_config)
+    chosen = config.environment(args.source)
+    if chosen.kind != "mwaa":
+        raise ConfigError(
+            f"environment {args.source!r} is of kind {chosen.kind!r}; clone copies an MWAA environment (kind 'mwaa')"
+        )
+    with open_environment(chosen, config) as source:
+        plan = plan_clone(source.mwaa_description() or {}, args.name, args.airflow_version, args.execution_role_arn)
+        print(f"CreateEnvironment request for {args.name!r}, cloned from {plan.source!r}:")
+        print(json.dumps(plan.request, indent=2, sort_keys=True))
+        print("\n".join(["changes from the source:", *(f"  {change}" for change in plan.changes)]))
+        if not args.apply:
+            print("dry run: nothing was created; pass --apply to create it")
+            return 0
+        arn = create_environment(source.aws_client("mwaa"), plan)
+    print(f"creating {arn}: MWAA takes 20-30 minutes; `aws mwaa get-environment --name {args.name}` shows its status")
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     from mwaa_verify.verification import run_verification
 
@@ -227,6 +259,7 @@ COMMANDS = {
     "export": _export,
     "import": _import,
     "copy-logs": _copy_logs,
+    "clone": _clone,
 }
 
 if __name__ == "__main__":

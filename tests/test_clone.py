@@ -1,0 +1,158 @@
+"""Cloning an MWAA environment for a newer Airflow (step one of the migration guide): the plan is the
+CreateEnvironment request boto3 would send, nothing is created without --apply, and bad input is refused
+in one line."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from aws_double import ACCOUNT, REGION, AwsDouble, aws_double, describe
+
+from mwaa_verify.cli import main
+from mwaa_verify.migrate.clone import CloneError, plan_clone
+
+AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_EC2_METADATA_DISABLED": "true"}
+NEW_ROLE = f"arn:aws:iam::{ACCOUNT}:role/service-role/prod-3-role"
+OPTIONS = {
+    "core.dag_file_processor_timeout": "150",
+    "core.check_slas": "False",
+    "secrets.backend": "airflow.contrib.secrets.aws_secrets_manager.SecretsManagerBackend",
+    "secrets.backend_kwargs": '{"connections_prefix": "prod/conn"}',
+}
+SOURCE = describe(
+    "prod-2",
+    "prod-2-role",
+    "prod-dags",
+    "2.10.3",
+    AirflowConfigurationOptions=OPTIONS,
+    PluginsS3Path="plugins.zip",
+    PluginsS3ObjectVersion="v3",
+    CeleryExecutorQueue=f"arn:aws:sqs:{REGION}:999999999999:airflow-celery-abc",
+    KmsKey=f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+    Tags={"team": "data"},
+)
+
+
+def test_plan_carries_every_create_setting_and_changes_only_what_it_must() -> None:
+    plan = plan_clone(SOURCE, "prod-3", "3.3.1", NEW_ROLE)
+
+    assert plan.request == {
+        "Name": "prod-3",
+        "AirflowVersion": "3.3.1",
+        "ExecutionRoleArn": NEW_ROLE,
+        "SourceBucketArn": "arn:aws:s3:::prod-dags",
+        "DagS3Path": "dags",
+        "PluginsS3Path": "plugins.zip",
+        "PluginsS3ObjectVersion": "v3",
+        "KmsKey": SOURCE["KmsKey"],
+        "EnvironmentClass": "mw1.small",
+        "MaxWorkers": 10,
+        "MinWorkers": 1,
+        "Schedulers": 2,
+        "NetworkConfiguration": {"SubnetIds": ["subnet-1", "subnet-2"], "SecurityGroupIds": ["sg-1"]},
+        "LoggingConfiguration": {
+            module: {"Enabled": True, "LogLevel": "INFO"}
+            for module in ("DagProcessingLogs", "SchedulerLogs", "TaskLogs", "WebserverLogs", "WorkerLogs")
+        },
+        "WebserverAccessMode": "PRIVATE_ONLY",
+        "WeeklyMaintenanceWindowStart": "SUN:03:30",
+        "Tags": {"team": "data"},
+        "AirflowConfigurationOptions": {
+            "dag_processor.dag_file_processor_timeout": "150",
+            "secrets.backend": "airflow.providers.amazon.aws.secrets.secrets_manager.SecretsManagerBackend",
+            "secrets.backend_kwargs": '{"connections_prefix": "prod/conn"}',
+        },
+    }
+    assert plan.changes == (
+        "Name: prod-2 -> prod-3",
+        "AirflowVersion: 2.10.3 -> 3.3.1",
+        f"ExecutionRoleArn: arn:aws:iam::{ACCOUNT}:role/service-role/prod-2-role -> {NEW_ROLE}",
+        "LoggingConfiguration: new log groups airflow-prod-3-*, not the old environment's",
+        "AirflowConfigurationOptions: core.check_slas dropped (SLAs were removed in Airflow 3)",
+        "AirflowConfigurationOptions: core.dag_file_processor_timeout -> dag_processor.dag_file_processor_timeout "
+        "(moved in Airflow 3)",
+        "AirflowConfigurationOptions: secrets.backend airflow.contrib.secrets.aws_secrets_manager.SecretsManagerBackend"
+        " -> airflow.providers.amazon.aws.secrets.secrets_manager.SecretsManagerBackend",
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "version", "role", "message"),
+    [
+        ("3-prod", "3.3.1", None, "Name '3-prod' is not valid for MWAA: it must match [a-zA-Z][0-9a-zA-Z-_]*"),
+        ("prod-2", "3.3.1", None, "the new environment needs a name of its own; 'prod-2' is the environment cloned"),
+        ("prod-3", "2.9.2", None, "Airflow 2.9.2 is older than the source's 2.10.3"),
+        ("prod-3", "3.1.0", None, "MWAA runs Airflow 2.10, 2.11, 3.0, 3.2, 3.3.x; 3.1.0 is not one"),
+        ("prod-3", "three", None, "not an Airflow version: 'three'; write the Airflow version as X.Y.Z"),
+        ("prod-3", "3.3.1", "prod-3-role", "ExecutionRoleArn 'prod-3-role' is not valid for MWAA"),
+    ],
+)
+def test_bad_input_is_refused_in_one_line(name: str, version: str, role: str | None, message: str) -> None:
+    with pytest.raises(CloneError) as raised:
+        plan_clone(SOURCE, name, version, role)
+
+    assert str(raised.value).startswith(message)
+
+
+@pytest.fixture
+def aws(no_config: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsDouble]:
+    for key, value in AWS_ENV.items():
+        monkeypatch.setenv(key, value)
+    with aws_double() as double:
+        double.mwaa.environments["prod-2"] = SOURCE
+        (no_config / "mwaa-verify.toml").write_text(
+            f'[environments.old]\nkind = "mwaa"\nenvironment_name = "prod-2"\nregion = "{REGION}"\n'
+            f'endpoint_url = "{double.url}"\n'
+        )
+        yield double
+
+
+def test_clone_prints_the_plan_and_creates_nothing(aws: AwsDouble, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["-q", "clone", "old", "--name", "prod-3", "--airflow-version", "3.3.1"])
+
+    out = capsys.readouterr().out
+    assert code == 0
+    assert (
+        json.loads(out[out.index("{") : out.index("\nchanges from the source:")])
+        == plan_clone(SOURCE, "prod-3", "3.3.1").request
+    )
+    assert out.endswith("dry run: nothing was created; pass --apply to create it\n")
+    assert sorted(aws.mwaa.environments) == ["prod-2"]
+
+
+def test_clone_apply_creates_the_planned_environment(aws: AwsDouble, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["-q", "clone", "old", "--name", "prod-3", "--airflow-version", "3.3.1", "--execution-role-arn", NEW_ROLE]
+
+    code = main([*args, "--apply"])
+
+    assert code == 0
+    created = aws.mwaa.environments["prod-3"]
+    assert (created["AirflowVersion"], created["ExecutionRoleArn"], created["Status"]) == (
+        "3.3.1",
+        NEW_ROLE,
+        "CREATING",
+    )
+    assert created["AirflowConfigurationOptions"]["dag_processor.dag_file_processor_timeout"] == "150"
+    assert f"creating arn:aws:airflow:{REGION}:{ACCOUNT}:environment/prod-3" in capsys.readouterr().out
+    # a second apply does not touch what now exists
+    assert main([*args, "--apply"]) == 2
+    assert capsys.readouterr().err == (
+        "mwaa-verify: error: environment 'prod-3' already exists; pick another name or delete it first\n"
+    )
+
+
+def test_clone_of_a_kind_that_is_not_mwaa(no_config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (no_config / "mwaa-verify.toml").write_text(
+        '[environments.rehearsal]\nkind = "ephemeral"\nairflow_version = "3.3.1"\n'
+    )
+
+    code = main(["-q", "clone", "rehearsal", "--name", "prod-3", "--airflow-version", "3.3.1"])
+
+    assert code == 2
+    assert capsys.readouterr().err == (
+        "mwaa-verify: error: environment 'rehearsal' is of kind 'ephemeral'; clone copies an MWAA environment "
+        "(kind 'mwaa')\n"
+    )

@@ -59,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--since", type=int, metavar="DAYS", help="only the last DAYS days of history")
     run.add_argument("--export", metavar="LOCATION", help="a metadata export to check against the source")
     run.add_argument("--logs-failed-only", action="store_true", help="check only logs of failed task instances")
+    run.add_argument("--iam-simulate", action="store_true", help="cross-check IAM decisions with IAM's simulator")
     run.add_argument("--reports", type=Path, default=Path("reports"), help="where the reports go (default: reports)")
 
     report = commands.add_parser("report", help="write the sign-off summary (and Allure HTML) from allure-results")
@@ -221,6 +222,7 @@ def _run(args: argparse.Namespace) -> int:
     _window(args.since)
     extra = [*(["--since", str(args.since)] if args.since else []), *(["--export", args.export] if args.export else [])]
     extra += ["--logs-failed-only"] if args.logs_failed_only else []
+    extra += ["--iam-simulate"] if args.iam_simulate else []
     outcome = run_verification(
         args.source, args.target, args.reports, config.path, config.cache_dir,
         tuple(args.suite) if args.suite else SUITE_NAMES, tuple(extra),

@@ -247,6 +247,11 @@ _GENERATED = {
     "iam_requirement": (("target",), lambda config: sorted(iam_requirements(config))),
 }
 
+_NOTHING_TO_CHECK = {
+    "iam_requirement": "not applicable: the target is not an MWAA environment, its DAGs use no AWS operator and "
+    "mwaa-verify.toml declares no [verify] required_permissions",
+}
+
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """One test per DAG file, DAG, DAG with logs, or config section: known only once the environments are read."""
@@ -262,7 +267,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             values = listing(metafunc.config)
         except MwaaVerifyError as exc:
             raise pytest.UsageError(f"cannot read {' and '.join(options)} for {argument}: {exc}") from None
-        metafunc.parametrize(argument, values, ids=values)
+        if not values and argument in _NOTHING_TO_CHECK:
+            skipped = pytest.mark.skip(reason=_NOTHING_TO_CHECK[argument])
+            metafunc.parametrize(argument, [pytest.param(None, marks=skipped, id="none")])
+        else:
+            metafunc.parametrize(argument, values, ids=values)
 
 
 def _environment_fixture(option: str):

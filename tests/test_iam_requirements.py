@@ -7,13 +7,16 @@ the deciding statement.
 
 from __future__ import annotations
 
+import boto3
 import pytest
 from aws_double import ACCOUNT, REGION, describe
+from botocore.stub import Stubber
 from mwaa_policies import STATEMENT_GROUPS, documented_policy, narrowed, with_statement, without
 
 from mwaa_verify.environments.base import ExecutionRole
 from mwaa_verify.iam.evaluate import Policy
 from mwaa_verify.iam.requirements import (
+    Need,
     RequirementGroup,
     environment_needs,
     operator_needs,
@@ -21,6 +24,7 @@ from mwaa_verify.iam.requirements import (
     shortfalls,
 )
 from mwaa_verify.iam.role_diff import environment_renames, lost_permissions
+from mwaa_verify.iam.simulate import disagreements
 
 ENVIRONMENT = describe(
     "prod-3",
@@ -193,4 +197,26 @@ def test_role_diff_maps_names_and_lists_what_the_new_role_lacks() -> None:
 
     assert [str(item) for item in lost] == [
         f"glue:StartJobRun on arn:aws:glue:{REGION}:{ACCOUNT}:job/nightly-etl: implicit deny: no statement allows it"
+    ]
+
+
+def test_simulation_disagreements_are_reported_with_both_answers() -> None:
+    iam = boto3.client("iam", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+    role = f"arn:aws:iam::{ACCOUNT}:role/service-role/prod-3-role"
+    queue = Need("sqs:SendMessage", f"arn:aws:sqs:{REGION}:*:airflow-celery-*")
+    kms = Need("kms:Decrypt", f"arn:aws:kms:{REGION}:*:key/*", {"kms:ViaService": f"sqs.{REGION}.amazonaws.com"})
+    with Stubber(iam) as stub:
+        for need, decision in ((queue, "allowed"), (kms, "explicitDeny")):
+            expected = {"PolicySourceArn": role, "ActionNames": [need.action], "ResourceArns": [need.resource]}
+            if need.context:
+                expected["ContextEntries"] = [{"ContextKeyName": "kms:ViaService", "ContextKeyType": "string",
+                                               "ContextKeyValues": [f"sqs.{REGION}.amazonaws.com"]}]  # fmt: skip
+            answer = {"EvaluationResults": [{"EvalActionName": need.action, "EvalDecision": decision}]}
+            stub.add_response("simulate_principal_policy", answer, expected)
+
+        found = disagreements(iam, role, [(queue, True), (kms, True)])
+
+    assert [str(item) for item in found] == [
+        f"kms:Decrypt on arn:aws:kms:{REGION}:*:key/* (kms:ViaService = sqs.{REGION}.amazonaws.com): the local "
+        "evaluator says allowed, IAM SimulatePrincipalPolicy says explicitDeny"
     ]

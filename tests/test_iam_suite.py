@@ -16,6 +16,8 @@ from aws_double import ACCOUNT, REGION, AwsDouble, ScriptedRestApi, aws_double, 
 from mwaa_policies import documented_policy, narrowed, with_statement, without
 
 from conftest import junit_outcomes
+from mwaa_verify.environments.ephemeral import EphemeralEnvironment
+from mwaa_verify.environments.local import local_config_toml
 
 SUITE = Path(__file__).resolve().parent.parent / "suites" / "test_iam_policy.py"
 AWS_ENV = {
@@ -173,3 +175,35 @@ def test_unreadable_dags_fail_the_operators_check_only(pytester: pytest.Pytester
 
     assert set(outcomes) == {"[operators]", "[source-task-logs]"}
     assert "cannot read the target's DAGs to find the AWS operators they use" in outcomes["[operators]"]
+
+
+@pytest.mark.slow
+def test_local_target_is_judged_by_its_policy_file_and_declared_needs(
+    pytester: pytest.Pytester, airflow3: EphemeralEnvironment
+) -> None:
+    section = local_config_toml(airflow3)
+    pytester.makefile(".toml", **{"mwaa-verify": section})
+    report = pytester.path / "junit.xml"
+    # the environment verified against itself: the role diff has nothing to find, the requirements do
+    args = [str(SUITE), "--source", airflow3.name, "--target", airflow3.name, f"--junitxml={report}", "-rs"]
+
+    result = pytester.runpytest_subprocess(*args)
+
+    result.stdout.fnmatch_lines(["SKIPPED*not applicable: the target is not an MWAA environment, its DAGs use no AWS*"])
+    policy = pytester.path / "policy.json"
+    policy.write_text(json.dumps({"Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}))
+    declared = (
+        '[verify]\nrequired_permissions = [{ action = "s3:GetObject", resource = "arn:aws:s3:::lake/raw/*" },\n'
+        '                        { action = "s3:PutObject", resource = "arn:aws:s3:::lake/curated/*" }]\n'
+    )
+    pytester.makefile(".toml", **{"mwaa-verify": declared + section + f'policy_file = "{policy}"\n'})
+
+    pytester.runpytest_subprocess(*args)
+
+    outcomes = junit_outcomes(report)
+    assert sorted(outcomes) == ["test_execution_role_allows[declared]", "test_target_role_keeps_source_permissions"]
+    assert outcomes["test_target_role_keeps_source_permissions"] is None
+    assert (
+        "the permissions declared in mwaa-verify.toml: 1 missing permission(s) in execution role policy.json: "
+        "s3:PutObject on arn:aws:s3:::lake/curated/*: implicit deny" in outcomes["test_execution_role_allows[declared]"]
+    )

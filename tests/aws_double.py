@@ -9,6 +9,7 @@ callers in.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import re
@@ -177,31 +178,35 @@ def aws_double() -> Iterator[AwsDouble]:
 
 
 class AirflowRestApi:
-    """A REST backend that forwards to a real Airflow api-server (3.x, /api/v2), signed in with a token the
-    way MWAA signs in the IAM principal that calls InvokeRestApi."""
+    """A REST backend that forwards to a real Airflow: the 3.x api-server (/api/v2, signed in for a token) or
+    the 2.x webserver (/api/v1, basic auth), the way MWAA signs in the IAM principal that calls InvokeRestApi."""
 
-    def __init__(self, base_url: str, username: str, password: str) -> None:
+    def __init__(self, base_url: str, api_version: int, username: str, password: str) -> None:
         self.base_url = base_url.rstrip("/")
+        self.api_version = api_version
         self.credentials = {"username": username, "password": password}
-        self._token: str | None = None
+        self._authorization: str | None = None
 
-    def token(self) -> str:
-        if self._token is None:
+    def authorization(self) -> str:
+        if self._authorization is None and self.api_version == 1:
+            pair = f"{self.credentials['username']}:{self.credentials['password']}".encode()
+            self._authorization = f"Basic {base64.b64encode(pair).decode()}"
+        elif self._authorization is None:
             request = urllib.request.Request(
                 f"{self.base_url}/auth/token", data=json.dumps(self.credentials).encode(), method="POST"
             )
             request.add_header("Content-Type", "application/json")
             with urllib.request.urlopen(request, timeout=10) as response:
-                self._token = json.load(response)["access_token"]
-        return self._token
+                self._authorization = f"Bearer {json.load(response)['access_token']}"
+        return self._authorization
 
     def __call__(self, method: str, path: str, query: dict[str, Any], body: Any) -> tuple[int, Any]:
-        url = f"{self.base_url}/api/v2{path}"
+        url = f"{self.base_url}/api/v{self.api_version}{path}"
         if query:
             url += "?" + urllib.parse.urlencode(query, doseq=True)
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(url, data=data, method=method)
-        request.add_header("Authorization", f"Bearer {self.token()}")
+        request.add_header("Authorization", self.authorization())
         request.add_header("Content-Type", "application/json")
         try:
             with urllib.request.urlopen(request, timeout=10) as response:

@@ -289,22 +289,21 @@ def test_rest_api_errors_name_the_path_and_status(aws: AwsDouble, tmp_path: Path
 
 
 @pytest.mark.parametrize(
-    ("dag", "major", "expected"),
+    ("dag", "expected"),
     [
-        ({"schedule_interval": None}, 2, ("none", None)),
+        ({"schedule_interval": None}, ("none", None)),
         (
             {"schedule_interval": {"__type": "TimeDelta", "days": 1, "seconds": 0, "microseconds": 0}},
-            2,
             ("delta", 86400.0),
         ),
-        ({"schedule_interval": {"__type": "CronExpression", "value": "@once"}}, 2, ("once", None)),
-        ({"schedule_interval": None, "timetable_description": "Triggered by datasets"}, 2, ("asset", None)),
-        ({"timetable_summary": "*/5 * * * *"}, 3, ("cron", "*/5 * * * *")),
-        ({"timetable_summary": None}, 3, ("none", None)),
-        ({"timetable_summary": "Asset"}, 3, ("asset", None)),
+        ({"schedule_interval": {"__type": "CronExpression", "value": "@once"}}, ("once", None)),
+        ({"schedule_interval": None, "timetable_description": "Triggered by datasets"}, ("asset", None)),
+        ({"timetable_summary": "*/5 * * * *"}, ("cron", "*/5 * * * *")),
+        ({"timetable_summary": None}, ("none", None)),
+        ({"timetable_summary": "Asset"}, ("asset", None)),
     ],
 )
-def test_rest_schedules_are_normalised_like_the_probe(dag: dict, major: int, expected: tuple) -> None:
-    schedule = rest_schedule(dag, major)
+def test_rest_schedules_are_normalised_like_the_probe(dag: dict, expected: tuple) -> None:
+    schedule = rest_schedule(dag)
 
     assert (schedule["kind"], schedule["expression"]) == expected

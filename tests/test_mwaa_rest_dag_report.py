@@ -1,6 +1,6 @@
 """An MWAA environment's DAG report comes from its own dag-processor, through InvokeRestApi: here the double
-forwards to a real Airflow 3.3 api-server, and the report must say what parsing the same DAGs with that
-Airflow's own interpreter says."""
+forwards to a real Airflow (the 2.10 webserver's /api/v1, the 3.3 api-server's /api/v2), and the report must
+say what parsing the same DAGs with that Airflow's own interpreter says."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import boto3
 import pytest
@@ -24,6 +25,7 @@ pytestmark = pytest.mark.slow
 
 AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_EC2_METADATA_DISABLED": "true"}
 READY_SECONDS = 180
+V1_PASSWORD = "rest-api-test"
 
 
 def free_port() -> int:
@@ -32,39 +34,64 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def api_server(airflow3: EphemeralEnvironment) -> Iterator[AirflowRestApi]:
-    """`airflow api-server` of the Airflow 3 environment, after its dag-processor parsed the DAGs."""
-    assert airflow3.airflow_home is not None and airflow3.workdir is not None
-    airflow3.parse_dags()
+@contextmanager
+def serve(
+    environment: EphemeralEnvironment, command: list[str], health: str, extra_env: dict[str, str]
+) -> Iterator[str]:
+    """Run an Airflow web process of `environment` until the test module is done; yields its base URL."""
+    assert environment.workdir is not None
     port = free_port()
-    log = (airflow3.workdir / "api-server.log").open("w")
-    process = subprocess.Popen(
-        [str(airflow3.python), "-m", "airflow", "api-server", "--host", "127.0.0.1", "--port", str(port)],
-        env=airflow3.process_env(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )  # fmt: skip
+    log_path = environment.workdir / "web.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [str(environment.python), "-m", "airflow", *command, str(port)],
+            env=environment.process_env(extra_env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + READY_SECONDS
         while True:
             try:
-                with urllib.request.urlopen(f"{url}/api/v2/monitor/health", timeout=5):
+                with urllib.request.urlopen(f"{url}{health}", timeout=5):
                     break
             except OSError:
-                assert process.poll() is None, (airflow3.workdir / "api-server.log").read_text()[-3000:]
-                assert time.monotonic() < deadline, "the api-server did not come up"
+                assert process.poll() is None, log_path.read_text()[-3000:]
+                assert time.monotonic() < deadline, f"the web server did not come up: {log_path.read_text()[-3000:]}"
                 time.sleep(1)
-        passwords = json.loads((airflow3.airflow_home / "simple_auth_manager_passwords.json.generated").read_text())
-        yield AirflowRestApi(url, "admin", passwords["admin"])
+        yield url
     finally:
         process.terminate()
         try:
-            process.wait(timeout=30)
+            process.wait(timeout=60)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        log.close()
+
+
+@pytest.fixture(scope="module", params=["airflow2", "airflow3"])
+def airflow(request: pytest.FixtureRequest) -> Iterator[tuple[EphemeralEnvironment, AirflowRestApi]]:
+    """An Airflow whose dag-processor parsed the demo DAGs, with its REST API served."""
+    environment: EphemeralEnvironment = request.getfixturevalue(request.param)
+    environment.parse_dags()
+    if environment.version.is_airflow3:
+        command, health = ["api-server", "--host", "127.0.0.1", "--port"], "/api/v2/monitor/health"
+        with serve(environment, command, health, {}) as url:
+            assert environment.airflow_home is not None
+            generated = environment.airflow_home / "simple_auth_manager_passwords.json.generated"
+            yield environment, AirflowRestApi(url, 2, "admin", json.loads(generated.read_text())["admin"])
+        return
+    environment.airflow("users", "create", "--username", "admin", "--password", V1_PASSWORD, "--role", "Admin",
+                        "--email", "admin@example.invalid", "--firstname", "A", "--lastname", "Dmin")  # fmt: skip
+    settings = {
+        "AIRFLOW__API__AUTH_BACKENDS": "airflow.api.auth.backend.basic_auth",
+        "AIRFLOW__WEBSERVER__WORKERS": "1",
+    }
+    with serve(environment, ["webserver", "--hostname", "127.0.0.1", "--port"], "/api/v1/health", settings) as url:
+        yield environment, AirflowRestApi(url, 1, "admin", V1_PASSWORD)
 
 
 @pytest.fixture(scope="module")
@@ -77,18 +104,20 @@ def aws() -> Iterator[AwsDouble]:
 
 
 def test_dag_report_over_the_rest_api_matches_the_dag_processor(
-    aws: AwsDouble, api_server: AirflowRestApi, airflow3: EphemeralEnvironment
+    aws: AwsDouble, airflow: tuple[EphemeralEnvironment, AirflowRestApi]
 ) -> None:
+    environment, api = airflow
+    name = f"rest-{environment.version.major}"
     s3 = boto3.client("s3", endpoint_url=aws.url, region_name=REGION)
-    s3.create_bucket(Bucket="af3-dags", CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
     for path in sorted(DEMO_DAGS.glob("*.py")):
-        s3.put_object(Bucket="af3-dags", Key=f"dags/{path.name}", Body=path.read_bytes())
-    aws.mwaa.environments["af3"] = describe("af3", "af3-role", "af3-dags", str(airflow3.version))
-    aws.mwaa.rest_backends["af3"] = api_server
-    expected = airflow3.dag_report()
+        s3.put_object(Bucket=name, Key=f"dags/{path.name}", Body=path.read_bytes())
+    aws.mwaa.environments[name] = describe(name, f"{name}-role", name, str(environment.version))
+    aws.mwaa.rest_backends[name] = api
+    expected = environment.dag_report()
 
-    with MwaaEnvironment(MwaaConfig("af3", "af3", region=REGION, endpoint_url=aws.url)) as environment:
-        report = environment.dag_report()
+    with MwaaEnvironment(MwaaConfig(name, name, region=REGION, endpoint_url=aws.url)) as mwaa:
+        report = mwaa.dag_report()
 
     assert sorted(report.dags) == sorted(expected.dags)
     for dag_id, shape in report.dags.items():

@@ -311,8 +311,9 @@ class MwaaEnvironment(Environment):
     def dag_report(self) -> DagReport:
         """What the environment's own dag-processor made of its DAGs, as its REST API reports it."""
         version = self.airflow_version
+        in_bucket = {path.relative_to(self.dags_path()).as_posix() for path in self.dags_path().rglob("*.py")}
         errors = {
-            _relative(item.get("filename", "")): item.get("stack_trace") or ""
+            _relative(item.get("filename", ""), in_bucket): item.get("stack_trace") or ""
             for item in self.rest_pages("/importErrors", "import_errors")
         }
         dags: dict[str, DagShape] = {}
@@ -322,9 +323,8 @@ class MwaaEnvironment(Environment):
                 dag_id = listing["dag_id"]
                 details = self.rest(f"/dags/{quote(dag_id, safe='')}/details")
                 tasks = self.rest(f"/dags/{quote(dag_id, safe='')}/tasks").get("tasks") or []
-                dags[dag_id] = _shape(dag_id, {**listing, **details}, tasks, version.major)
-        files = {path for path in errors} | {shape.fileloc for shape in dags.values()}
-        files |= {path.relative_to(self.dags_path()).as_posix() for path in self.dags_path().rglob("*.py")}
+                dags[dag_id] = _shape(dag_id, {**listing, **details}, tasks, in_bucket)
+        files = in_bucket | set(errors) | {shape.fileloc for shape in dags.values()}
         options = self.description.get("AirflowConfigurationOptions") or {}
         reports = tuple(
             FileReport(
@@ -345,20 +345,25 @@ class MwaaEnvironment(Environment):
         )
 
 
-def _relative(fileloc: str) -> str:
-    return fileloc.removeprefix(MWAA_DAGS_FOLDER).lstrip("/")
+def _relative(fileloc: str, in_bucket: set[str]) -> str:
+    """A file's path in the DAGs folder, from the absolute path the 2.x API gives: under MWAA's DAGs folder,
+    or else the longest path of a file in the bucket that it ends with."""
+    if fileloc.startswith(MWAA_DAGS_FOLDER):
+        return fileloc.removeprefix(MWAA_DAGS_FOLDER)
+    endings = [path for path in in_bucket if fileloc == path or fileloc.endswith(f"/{path}")]
+    return max(endings, key=len) if endings else fileloc.rsplit("/", 1)[-1]
 
 
-def _shape(dag_id: str, dag: Mapping[str, Any], tasks: list[Mapping[str, Any]], major: int) -> DagShape:
+def _shape(dag_id: str, dag: Mapping[str, Any], tasks: list[Mapping[str, Any]], in_bucket: set[str]) -> DagShape:
     ordered = sorted(tasks, key=lambda task: task["task_id"])
     return DagShape(
         dag_id=dag_id,
-        fileloc=dag.get("relative_fileloc") or _relative(dag.get("fileloc") or ""),
+        fileloc=dag.get("relative_fileloc") or _relative(dag.get("fileloc") or "", in_bucket),
         task_ids=tuple(task["task_id"] for task in ordered),
         edges=tuple(sorted((t["task_id"], d) for t in ordered for d in t.get("downstream_task_ids") or [])),
         operators={task["task_id"]: _operator(task) for task in ordered},
         retries={task["task_id"]: int(task.get("retries") or 0) for task in ordered},
-        schedule=rest_schedule(dag, major),
+        schedule=rest_schedule(dag),
         tags=tuple(sorted(tag["name"] if isinstance(tag, Mapping) else str(tag) for tag in dag.get("tags") or [])),
         catchup=bool(dag.get("catchup")),
     )
@@ -371,7 +376,7 @@ def _operator(task: Mapping[str, Any]) -> str:
     return str(task.get("operator_name") or ref.get("class_name") or "unknown")
 
 
-def rest_schedule(dag: Mapping[str, Any], major: int) -> dict[str, Any]:
+def rest_schedule(dag: Mapping[str, Any]) -> dict[str, Any]:
     """The version-neutral schedule of dag_probe.py, from what the REST API shows (v1 schedule_interval,
     v2 timetable_summary). The REST API does not show a timetable's class, time zone or data intervals."""
     schedule: dict[str, Any] = {
@@ -383,7 +388,7 @@ def rest_schedule(dag: Mapping[str, Any], major: int) -> dict[str, Any]:
         "data_interval": None,
     }
     text: str | None
-    if major < 3:
+    if "timetable_summary" not in dag:  # the 2.x API
         interval = dag.get("schedule_interval")
         if isinstance(interval, Mapping) and interval.get("__type") == "TimeDelta":
             seconds = timedelta(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import pytest
 
 from mwaa_verify.environments.base import Environment
+from mwaa_verify.errors import MwaaVerifyError
 from mwaa_verify.iam.requirements import RequirementGroup, decisions
 from mwaa_verify.iam.role_diff import environment_renames, lost_permissions
 from mwaa_verify.iam.simulate import disagreements
@@ -49,7 +50,10 @@ def test_execution_role_allows(
         iam = target_env.aws_client("iam")
         if iam is None or role.arn is None:
             pytest.skip(f"IAM simulation needs an AWS role; {target_env.name!r} has a policy file")
-        disagreeing = disagreements(iam, role.arn, [(need, decision.allowed) for need, decision in decided])
+        try:
+            disagreeing = disagreements(iam, role.arn, [(need, decision.allowed) for need, decision in decided])
+        except MwaaVerifyError as exc:
+            pytest.fail(str(exc), pytrace=False)
         assert not disagreeing, f"{group.purpose}: " + "; ".join(map(str, disagreeing))
 
 

@@ -10,6 +10,7 @@ callers in.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import logging
 import re
@@ -148,6 +149,18 @@ def _signing_service(request: Request) -> str | None:
     return found.group(1) if found else None
 
 
+def _simulation_refused(request: Request) -> Response:
+    """What IAM answers a caller without iam:SimulatePrincipalPolicy (moto does not implement the action)."""
+    role = urllib.parse.parse_qs(request.get_data(as_text=True)).get("PolicySourceArn", ["?"])[0]
+    body = (
+        '<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error><Type>Sender</Type>'
+        f"<Code>AccessDenied</Code><Message>User: arn:aws:iam::{ACCOUNT}:user/verifier is not authorized to "
+        f"perform: iam:SimulatePrincipalPolicy on resource: {role}</Message></Error>"
+        "<RequestId>4b7c1a2e-0000-4000-8000-000000000000</RequestId></ErrorResponse>"
+    )
+    return Response(body, status=403, content_type="text/xml")
+
+
 @dataclass
 class AwsDouble:
     url: str
@@ -162,8 +175,14 @@ def aws_double() -> Iterator[AwsDouble]:
 
     def app(environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
-        if _signing_service(request) == "airflow":
+        service = _signing_service(request)
+        if service == "airflow":
             return mwaa.handle(request)(environ, start_response)
+        if service == "iam":
+            body = request.get_data()
+            environ["wsgi.input"] = io.BytesIO(body)  # moto reads the body again
+            if b"Action=SimulatePrincipalPolicy" in body:
+                return _simulation_refused(request)(environ, start_response)
         return moto_app(environ, start_response)
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per request

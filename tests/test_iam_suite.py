@@ -177,6 +177,23 @@ def test_unreadable_dags_fail_the_operators_check_only(pytester: pytest.Pytester
     assert "cannot read the target's DAGs to find the AWS operators they use" in outcomes["[operators]"]
 
 
+def test_simulation_iam_refuses_fails_with_the_fix(pytester: pytest.Pytester, aws: AwsDouble) -> None:
+    add_environment(aws, "simulated", with_statement(documented_policy("simulated", "simulated-dags"), GLUE_GRANT))
+
+    outcomes = failed(run_suite(pytester, aws, "simulated", "--iam-simulate", "-k", "metrics"))
+
+    # the double answers as IAM does a caller without iam:SimulatePrincipalPolicy (moto lacks the action)
+    assert list(outcomes) == ["[metrics]"]
+    assert outcomes["[metrics]"].startswith(
+        f"Failed: IAM SimulatePrincipalPolicy for arn:aws:iam::{ACCOUNT}:role/service-role/simulated-role failed: "
+        "An error occurred (AccessDenied)"
+    )
+    assert (
+        "the caller needs iam:SimulatePrincipalPolicy on the role, or leave out --iam-simulate"
+        in (outcomes["[metrics]"])
+    )
+
+
 @pytest.mark.slow
 def test_local_target_is_judged_by_its_policy_file_and_declared_needs(
     pytester: pytest.Pytester, airflow3: EphemeralEnvironment

@@ -8,6 +8,7 @@ read: this kind never changes the environment, except `write_task_log` when it i
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 import shutil
@@ -71,6 +72,16 @@ class MwaaEnvironment(Environment):
 
     # -- reaching AWS ---------------------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _aws(self, doing: str, hint: str = "") -> Iterator[None]:
+        """AWS failures while `doing` something become one line naming it, the cause and the fix."""
+        try:
+            yield
+        except (BotoCoreError, ClientError) as exc:
+            raise EnvironmentStartError(
+                f"environment {self.name!r}: cannot {doing}: {aws_problem(exc)}{hint}"
+            ) from None
+
     def aws_client(self, service: str) -> Any:
         if service not in self._clients:
             try:
@@ -94,19 +105,14 @@ class MwaaEnvironment(Environment):
         if self._description is not None:
             return
         mwaa = self.aws_client("mwaa")
-        try:
-            self._description = mwaa.get_environment(Name=self.config.environment_name)["Environment"]
-        except mwaa.exceptions.ResourceNotFoundException:
-            region = mwaa.meta.region_name
-            raise EnvironmentStartError(
-                f"environment {self.name!r}: no MWAA environment named {self.config.environment_name!r} in "
-                f"{region}; check environment_name and region in the configuration"
-            ) from None
-        except (BotoCoreError, ClientError) as exc:
-            raise EnvironmentStartError(
-                f"environment {self.name!r}: cannot describe MWAA environment {self.config.environment_name!r}: "
-                f"{aws_problem(exc)}"
-            ) from None
+        with self._aws(f"describe MWAA environment {self.config.environment_name!r}"):
+            try:
+                self._description = mwaa.get_environment(Name=self.config.environment_name)["Environment"]
+            except mwaa.exceptions.ResourceNotFoundException:
+                raise EnvironmentStartError(
+                    f"environment {self.name!r}: no MWAA environment named {self.config.environment_name!r} in "
+                    f"{mwaa.meta.region_name}; check environment_name and region in the configuration"
+                ) from None
 
     def close(self) -> None:
         if self._scratch is not None:
@@ -145,14 +151,13 @@ class MwaaEnvironment(Environment):
         return platform_settings(self.description)
 
     def execution_role(self) -> ExecutionRole:
-        try:
-            return read_role(self.aws_client("iam"), self.description["ExecutionRoleArn"])
-        except (BotoCoreError, ClientError) as exc:
-            raise EnvironmentStartError(
-                f"environment {self.name!r}: cannot read execution role {self.description['ExecutionRoleArn']}: "
-                f"{aws_problem(exc)}; the caller needs iam:GetRole, iam:ListRolePolicies, iam:GetRolePolicy, "
-                f"iam:ListAttachedRolePolicies, iam:GetPolicy and iam:GetPolicyVersion on it"
-            ) from None
+        role = self.description["ExecutionRoleArn"]
+        hint = (
+            "; the caller needs iam:GetRole, iam:ListRolePolicies, iam:GetRolePolicy, iam:ListAttachedRolePolicies, "
+            "iam:GetPolicy and iam:GetPolicyVersion on it"
+        )
+        with self._aws(f"read execution role {role}", hint):
+            return read_role(self.aws_client("iam"), role)
 
     def tables(self) -> list[str]:
         raise MetadataError(self._no_database())
@@ -174,13 +179,16 @@ class MwaaEnvironment(Environment):
         return CloudWatchTaskLogs(self.aws_client("logs"), task_log_group(self.config.environment_name))
 
     def task_logs(self, since: datetime | None = None) -> Iterator[TaskLog]:
-        return self._task_log_store.task_logs(since)
+        with self._aws(f"list task logs in {self._task_log_store.name}"):
+            yield from self._task_log_store.task_logs(since)
 
     def read_task_log(self, log: TaskLog) -> bytes:
-        return self._task_log_store.read_task_log(log)
+        with self._aws(f"read task log {log.name}"):
+            return self._task_log_store.read_task_log(log)
 
     def write_task_log(self, name: str, content: bytes) -> None:
-        self._task_log_store.write_task_log(name, content)
+        with self._aws(f"write task log {name} to {self._task_log_store.name}"):
+            self._task_log_store.write_task_log(name, content)
 
     # -- the S3 bucket: DAGs, requirements, plugins -------------------------------------------------------------
 
@@ -195,12 +203,8 @@ class MwaaEnvironment(Environment):
         arguments = {"Bucket": self.bucket, "Key": key.lstrip("/")}
         if self.description.get(version_field):
             arguments["VersionId"] = self.description[version_field]
-        try:
+        with self._aws(f"read s3://{self.bucket}/{arguments['Key']}"):
             return self.aws_client("s3").get_object(**arguments)["Body"].read()
-        except (BotoCoreError, ClientError) as exc:
-            raise EnvironmentStartError(
-                f"environment {self.name!r}: cannot read s3://{self.bucket}/{arguments['Key']}: {aws_problem(exc)}"
-            ) from None
 
     def _requirements(self) -> list[str]:
         content = self._get_object("RequirementsS3Path", "RequirementsS3ObjectVersion")
@@ -234,7 +238,7 @@ class MwaaEnvironment(Environment):
             return folder
         prefix = self.description.get("DagS3Path", "dags").strip("/") + "/"
         s3 = self.aws_client("s3")
-        try:
+        with self._aws(f"copy s3://{self.bucket}/{prefix}"):
             for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
                 for item in page.get("Contents", []):
                     relative = item["Key"][len(prefix) :]
@@ -243,10 +247,6 @@ class MwaaEnvironment(Environment):
                     destination = folder / relative
                     destination.parent.mkdir(parents=True, exist_ok=True)
                     s3.download_file(self.bucket, item["Key"], str(destination))
-        except (BotoCoreError, ClientError) as exc:
-            raise EnvironmentStartError(
-                f"environment {self.name!r}: cannot copy s3://{self.bucket}/{prefix}: {aws_problem(exc)}"
-            ) from None
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 

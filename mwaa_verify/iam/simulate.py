@@ -10,6 +10,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
+from mwaa_verify.errors import MwaaVerifyError, aws_problem
 from mwaa_verify.iam.requirements import Need
 
 
@@ -33,7 +36,13 @@ def simulated_decision(iam: Any, role_arn: str, need: Need) -> str:
             {"ContextKeyName": key, "ContextKeyValues": [value], "ContextKeyType": "string"}
             for key, value in need.context.items()
         ]
-    results = iam.simulate_principal_policy(**arguments)["EvaluationResults"]
+    try:
+        results = iam.simulate_principal_policy(**arguments)["EvaluationResults"]
+    except (BotoCoreError, ClientError) as exc:
+        raise MwaaVerifyError(
+            f"IAM SimulatePrincipalPolicy for {role_arn} failed: {aws_problem(exc)}; the caller needs "
+            f"iam:SimulatePrincipalPolicy on the role, or leave out --iam-simulate"
+        ) from None
     return results[0]["EvalDecision"]
 
 

@@ -43,6 +43,8 @@ def aws_problem(exc: Exception) -> str:
         return (
             f"{text}; configure credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or `aws configure`)"
         )
+    if type(exc).__name__ == "ProfileNotFound":
+        return f"{text}; define the profile in ~/.aws/config, or fix 'profile' in mwaa-verify.toml"
     if type(exc).__name__ == "NoRegionError":
         return f"{text}; set AWS_DEFAULT_REGION or the environment's region in mwaa-verify.toml"
     return text

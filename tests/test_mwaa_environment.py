@@ -15,7 +15,7 @@ import pytest
 from aws_double import REGION, AwsDouble, ScriptedRestApi, aws_double, describe
 from mwaa_policies import documented_policy
 
-from mwaa_verify.config import load_config
+from mwaa_verify.config import MwaaConfig, load_config
 from mwaa_verify.environments import open_environment
 from mwaa_verify.environments.mwaa import MwaaEnvironment, rest_schedule
 from mwaa_verify.errors import ConfigError, EnvironmentStartError, MetadataError, ProbeError
@@ -307,3 +307,16 @@ def test_rest_schedules_are_normalised_like_the_probe(dag: dict, expected: tuple
     schedule = rest_schedule(dag)
 
     assert (schedule["kind"], schedule["expression"]) == expected
+
+
+def test_unknown_profile_says_where_profiles_live(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    environment = MwaaEnvironment(MwaaConfig("prod", "prod-3", region=REGION, profile="migration"))
+
+    with pytest.raises(EnvironmentStartError) as raised:
+        environment.start()
+
+    assert str(raised.value) == (
+        "environment 'prod': The config profile (migration) could not be found; define the profile in "
+        "~/.aws/config, or fix 'profile' in mwaa-verify.toml"
+    )

@@ -48,7 +48,8 @@ REST_PAGE_SIZE = 100
 REST_TIMEOUT_SECONDS = 10
 REST_ATTEMPTS = 5
 _THROTTLED = {"ThrottlingException", "TooManyRequestsException", "ServiceUnavailableException"}
-# Python of MWAA's images per Airflow line: 3.11 up to 2.11, 3.12 from 3.0
+# Python of MWAA's images per Airflow major (PYTHON_VERSION in aws/amazon-mwaa-docker-images: 3.11.9 in the
+# 2.10.3 image, 3.12.10 in 3.0.6, 3.12.13 in 3.3.1)
 _PYTHON = {2: "3.11", 3: "3.12"}
 _CRON_PRESETS = {
     "@hourly": "0 * * * *", "@daily": "0 0 * * *", "@weekly": "0 0 * * 0", "@monthly": "0 0 1 * *",

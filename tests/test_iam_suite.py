@@ -16,6 +16,7 @@ from aws_double import ACCOUNT, REGION, AwsDouble, ScriptedRestApi, aws_double, 
 from mwaa_policies import documented_policy, narrowed, with_statement, without
 
 from conftest import junit_outcomes
+from mwaa_verify.cli import main
 from mwaa_verify.environments.ephemeral import EphemeralEnvironment
 from mwaa_verify.environments.local import local_config_toml
 
@@ -224,3 +225,44 @@ def test_local_target_is_judged_by_its_policy_file_and_declared_needs(
         "the permissions declared in mwaa-verify.toml: 1 missing permission(s) in execution role policy.json: "
         "s3:PutObject on arn:aws:s3:::lake/curated/*: implicit deny" in outcomes["test_execution_role_allows[declared]"]
     )
+
+
+def test_run_reports_missing_permissions_in_the_sign_off_summary(
+    aws: AwsDouble, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = without(with_statement(documented_policy("signoff", "signoff-dags"), GLUE_GRANT), "CeleryQueue")
+    add_environment(aws, "signoff", with_statement(policy, MIGRATION_READS))
+    config = tmp_path / "mwaa-verify.toml"
+    config.write_text(
+        "\n".join(
+            f'[environments.{name}]\nkind = "mwaa"\nenvironment_name = "{name}"\nregion = "{REGION}"\n'
+            f'endpoint_url = "{aws.url}"\n'
+            for name in ("prod-2", "signoff")
+        )
+    )
+
+    code = main(
+        [
+            "-q",
+            "--mwaa-config",
+            str(config),
+            "run",
+            "--source",
+            "prod-2",
+            "--target",
+            "signoff",
+            "--suite",
+            "iam_policy",
+            "--reports",
+            str(tmp_path / "reports"),
+        ]
+    )
+
+    assert code == 1
+    summary = (tmp_path / "reports" / "summary.md").read_text()
+    assert "**NOT READY FOR CUTOVER: 2 check(s) failed" in summary
+    celery = next(line for line in summary.splitlines() if "| celery-queue |" in line)
+    assert "Permission missing: hand tasks to workers through the environment's Celery queue: 6 missing" in celery
+    diff = next(line for line in summary.splitlines() if line.startswith("| test_target_role_keeps_source_permissions"))
+    assert "Permission missing: execution role signoff-role is missing 6 permission(s) that prod-2-role has" in diff
+    assert "NOT READY FOR CUTOVER" in capsys.readouterr().out

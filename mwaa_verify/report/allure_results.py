@@ -37,7 +37,7 @@ CATEGORIES: list[dict[str, Any]] = [  # the first match wins: the most specific 
     {"name": "Value drift",
      "messageRegex": r"(?s).*([1-9][0-9]* changed|[1-9][0-9]* only on the target|changed on the target).*",
      "matchedStatuses": ["failed"]},
-    {"name": "Permission missing", "messageRegex": r"(?s).*(not allowed|denied|missing permission).*",
+    {"name": "Permission missing", "messageRegex": r"(?s).*(not allowed|denied|missing( [0-9]+)? permission).*",
      "matchedStatuses": ["failed"]},
     {"name": "Configuration drift", "messageRegex": r"(?s).*configuration differs.*", "matchedStatuses": ["failed"]},
     {"name": "Environment unavailable", "messageRegex": r"(?s).*cannot (open|parse|read).*",

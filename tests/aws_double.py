@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
@@ -31,6 +32,9 @@ from werkzeug.wrappers import Request, Response
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
 SERVICE_ROLE = "AWSServiceRoleForAmazonMWAA"
+# credentials for moto, and no instance-metadata lookups that would wait for a timeout
+TEST_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION,
+            "AWS_EC2_METADATA_DISABLED": "true"}  # fmt: skip
 # method, path, query, body -> (HTTP status, JSON body)
 RestBackend = Callable[[str, str, dict[str, Any], Any], tuple[int, Any]]
 
@@ -194,6 +198,16 @@ def aws_double() -> Iterator[AwsDouble]:
     finally:
         server.shutdown()
         thread.join()
+
+
+@contextmanager
+def aws_for_tests() -> Iterator[AwsDouble]:
+    """The double, with test credentials in the environment (child processes inherit them) while it runs."""
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in TEST_ENV.items():
+            patch.setenv(key, value)
+        with aws_double() as double:
+            yield double
 
 
 class AirflowRestApi:

@@ -15,6 +15,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from aws_double import AwsDouble, aws_for_tests
 
 from mwaa_verify.airflow.versions import DEMO_SOURCE_VERSION, DEMO_TARGET_VERSION
 from mwaa_verify.config import EphemeralConfig, default_cache_dir
@@ -90,6 +91,13 @@ def _run_output(environment: EphemeralEnvironment) -> str:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Fast tests first, so a typo fails in seconds, not after the Airflow environments are built."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is not None)
+
+
+@pytest.fixture(scope="module")
+def aws() -> Iterator[AwsDouble]:
+    """AWS on 127.0.0.1 for one test module: moto, and the MWAA double."""
+    with aws_for_tests() as double:
+        yield double
 
 
 @pytest.fixture

@@ -109,3 +109,8 @@ STATEMENT_GROUPS = {
     "CeleryQueue": {"celery-queue"},
     "AwsOwnedKey": {"kms"},
 }
+
+
+# The groups environment_needs() derives from an environment that logs everything, on an AWS owned key.
+ENVIRONMENT_GROUPS = ["celery-queue", "dag-bucket", "kms", "logs-DAGProcessing", "logs-Scheduler", "logs-Task",
+                      "logs-WebServer", "logs-Worker", "metrics"]  # fmt: skip

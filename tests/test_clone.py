@@ -9,12 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aws_double import ACCOUNT, REGION, AwsDouble, aws_double, describe
+from aws_double import ACCOUNT, REGION, AwsDouble, aws_for_tests, describe
 
 from mwaa_verify.cli import main
 from mwaa_verify.migrate.clone import CloneError, plan_clone
 
-AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_EC2_METADATA_DISABLED": "true"}
 NEW_ROLE = f"arn:aws:iam::{ACCOUNT}:role/service-role/prod-3-role"
 OPTIONS = {
     "core.dag_file_processor_timeout": "150",
@@ -98,10 +97,9 @@ def test_bad_input_is_refused_in_one_line(name: str, version: str, role: str | N
 
 
 @pytest.fixture
-def aws(no_config: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsDouble]:
-    for key, value in AWS_ENV.items():
-        monkeypatch.setenv(key, value)
-    with aws_double() as double:
+def aws(no_config: Path) -> Iterator[AwsDouble]:
+    """A double of its own per test: clones create environments in it."""
+    with aws_for_tests() as double:
         double.mwaa.environments["prod-2"] = SOURCE
         (no_config / "mwaa-verify.toml").write_text(
             f'[environments.old]\nkind = "mwaa"\nenvironment_name = "prod-2"\nregion = "{REGION}"\n'

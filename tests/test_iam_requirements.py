@@ -11,7 +11,7 @@ import boto3
 import pytest
 from aws_double import ACCOUNT, REGION, describe
 from botocore.stub import Stubber
-from mwaa_policies import STATEMENT_GROUPS, documented_policy, narrowed, with_statement, without
+from mwaa_policies import ENVIRONMENT_GROUPS, STATEMENT_GROUPS, documented_policy, narrowed, with_statement, without
 
 from mwaa_verify.environments.base import ExecutionRole
 from mwaa_verify.iam.evaluate import Policy
@@ -46,17 +46,7 @@ def test_documented_policy_allows_everything_the_environment_needs() -> None:
     groups = environment_needs(ENVIRONMENT)
 
     assert failing_groups(documented_policy("prod-3", "prod-3-dags"), groups) == {}
-    assert sorted(group.id for group in groups) == [
-        "celery-queue",
-        "dag-bucket",
-        "kms",
-        "logs-DAGProcessing",
-        "logs-Scheduler",
-        "logs-Task",
-        "logs-WebServer",
-        "logs-Worker",
-        "metrics",
-    ]
+    assert sorted(group.id for group in groups) == ENVIRONMENT_GROUPS
 
 
 @pytest.mark.parametrize("sid", sorted(STATEMENT_GROUPS))

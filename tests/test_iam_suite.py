@@ -6,14 +6,13 @@ and the deciding statement."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from aws_double import ACCOUNT, REGION, AwsDouble, ScriptedRestApi, aws_double, describe
-from mwaa_policies import documented_policy, narrowed, with_statement, without
+from aws_double import ACCOUNT, REGION, AwsDouble, ScriptedRestApi, describe
+from mwaa_policies import ENVIRONMENT_GROUPS, documented_policy, narrowed, with_statement, without
 
 from conftest import junit_outcomes
 from mwaa_verify.cli import main
@@ -21,12 +20,6 @@ from mwaa_verify.environments.ephemeral import EphemeralEnvironment
 from mwaa_verify.environments.local import local_config_toml
 
 SUITE = Path(__file__).resolve().parent.parent / "suites" / "test_iam_policy.py"
-AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": REGION,
-    "AWS_EC2_METADATA_DISABLED": "true",
-}
 GLUE = "airflow.providers.amazon.aws.operators.glue.GlueJobOperator"
 GLUE_GRANT = {
     "Sid": "NightlyGlueJob",
@@ -40,30 +33,13 @@ MIGRATION_READS = {
     "Action": ["logs:DescribeLogStreams", "logs:GetLogEvents"],
     "Resource": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:airflow-prod-2-Task*",
 }
-GROUPS = [
-    "celery-queue",
-    "dag-bucket",
-    "kms",
-    "logs-DAGProcessing",
-    "logs-Scheduler",
-    "logs-Task",
-    "logs-WebServer",
-    "logs-Worker",
-    "metrics",
-    "operator-GlueJobOperator",
-    "source-task-logs",
-]
+GROUPS = [*ENVIRONMENT_GROUPS, "operator-GlueJobOperator", "source-task-logs"]
 
 
-@pytest.fixture(scope="module")
-def aws() -> Iterator[AwsDouble]:
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in AWS_ENV.items():
-            patch.setenv(key, value)
-        with aws_double() as double:
-            # the old environment, whose role also reads the new one's log groups for the log copy
-            add_environment(double, "prod-2", documented_policy("prod-2", "prod-2-dags"), airflow_version="2.10.3")
-            yield double
+@pytest.fixture(scope="module", autouse=True)
+def old_environment(aws: AwsDouble) -> None:
+    """The environment migrated from, with the role the AWS documentation gives."""
+    add_environment(aws, "prod-2", documented_policy("prod-2", "prod-2-dags"), airflow_version="2.10.3")
 
 
 def add_environment(aws: AwsDouble, name: str, policy: dict[str, Any], airflow_version: str = "3.3.1") -> None:

@@ -6,35 +6,18 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from aws_double import REGION, AwsDouble, ScriptedRestApi, aws_double, describe
+from aws_double import REGION, AwsDouble, ScriptedRestApi, describe
 from mwaa_policies import documented_policy
 
 from mwaa_verify.config import MwaaConfig, load_config
 from mwaa_verify.environments import open_environment
 from mwaa_verify.environments.mwaa import MwaaEnvironment, rest_schedule
 from mwaa_verify.errors import ConfigError, EnvironmentStartError, MetadataError, ProbeError
-
-AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": REGION,
-    "AWS_EC2_METADATA_DISABLED": "true",
-}
-
-
-@pytest.fixture(scope="module")
-def aws() -> Iterator[AwsDouble]:
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in AWS_ENV.items():
-            patch.setenv(key, value)
-        with aws_double() as double:
-            yield double
 
 
 def client(aws: AwsDouble, service: str) -> Any:

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 import boto3
 import pytest
-from aws_double import REGION, AirflowRestApi, AwsDouble, aws_double, describe
+from aws_double import REGION, AirflowRestApi, AwsDouble, describe
 
 from mwaa_verify.config import MwaaConfig
 from mwaa_verify.demo import DEMO_DAGS
@@ -23,7 +23,6 @@ from mwaa_verify.environments.mwaa import MwaaEnvironment
 
 pytestmark = pytest.mark.slow
 
-AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_EC2_METADATA_DISABLED": "true"}
 READY_SECONDS = 180
 V1_PASSWORD = "rest-api-test"
 
@@ -92,15 +91,6 @@ def airflow(request: pytest.FixtureRequest) -> Iterator[tuple[EphemeralEnvironme
     }
     with serve(environment, ["webserver", "--hostname", "127.0.0.1", "--port"], "/api/v1/health", settings) as url:
         yield environment, AirflowRestApi(url, 1, "admin", V1_PASSWORD)
-
-
-@pytest.fixture(scope="module")
-def aws() -> Iterator[AwsDouble]:
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in AWS_ENV.items():
-            patch.setenv(key, value)
-        with aws_double() as double:
-            yield double
 
 
 def test_dag_report_over_the_rest_api_matches_the_dag_processor(

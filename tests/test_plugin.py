@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from aws_double import TEST_ENV
 
 CONFIG = """
 [environments.prod-2]
@@ -88,8 +89,7 @@ def test_tests_without_environments_run_without_a_config(pytester: pytest.Pytest
 def test_unreachable_mwaa_environment_fails_the_test_with_one_line(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_EC2_METADATA_DISABLED": "true"}.items():  # fmt: skip
+    for key, value in TEST_ENV.items():
         monkeypatch.setenv(key, value)
     closed_port = 'region = "eu-west-1"\nendpoint_url = "http://127.0.0.1:9"\n'
     pytester.makefile(

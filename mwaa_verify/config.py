@@ -235,18 +235,16 @@ def _existing_file(value: Any, base: Path, where: str) -> Path:
     return path
 
 
-# MWAA's own rules (CreateEnvironment): a letter, then letters, digits, '-' and '_', at most 80 characters
-MWAA_NAME = re.compile(r"^[a-zA-Z][0-9a-zA-Z_-]{0,79}$")
 REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
 
 
 def _mwaa_name(value: Any, base: Path, where: str) -> str:
+    from mwaa_verify.environments.mwaa_settings import setting_problem
+
     text = _string(value, base, where)
-    if not MWAA_NAME.match(text):
-        raise ConfigError(
-            f"{where} = {text!r} is not an MWAA environment name: it starts with a letter and has at most 80 "
-            f"letters, digits, '-' or '_'"
-        )
+    problem = setting_problem("Name", text)
+    if problem:
+        raise ConfigError(f"{where}: {problem}")
     return text
 
 

@@ -175,7 +175,7 @@ def test_bad_mwaa_settings_are_config_errors(tmp_path: Path) -> None:
     path = tmp_path / "mwaa-verify.toml"
     path.write_text('[environments.prod]\nkind = "mwaa"\nenvironment_name = "9lives"\n', encoding="utf-8")
 
-    with pytest.raises(ConfigError, match="'9lives' is not an MWAA environment name"):
+    with pytest.raises(ConfigError, match=r"environment_name: Name '9lives' is not valid for MWAA: it must match"):
         load_config(path)
 
 

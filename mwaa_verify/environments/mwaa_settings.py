@@ -7,7 +7,9 @@ Airflow options and are compared with those.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
 _IDENTITY = {
@@ -47,3 +49,20 @@ def settings_differences(source: Mapping[str, str], target: Mapping[str, str], i
         for name in sorted({*source, *target})
         if name not in intended and source.get(name) != target.get(name)
     ]
+
+
+@cache
+def create_environment_shape() -> Any:
+    """boto3's model of a CreateEnvironment request: which settings it takes and the rules each follows."""
+    import botocore.session  # only where an MWAA setting is checked: importing botocore costs a moment
+
+    return botocore.session.get_session().get_service_model("mwaa").operation_model("CreateEnvironment").input_shape
+
+
+def setting_problem(field: str, value: str) -> str | None:
+    """Why `value` breaks MWAA's rule for the CreateEnvironment field `field` (Name, ExecutionRoleArn, ...)."""
+    shape = create_environment_shape().members[field]
+    pattern, low, high = shape.metadata.get("pattern"), shape.metadata.get("min", 1), shape.metadata.get("max")
+    if low <= len(value) <= (high or len(value)) and not (pattern and not re.fullmatch(pattern, value)):
+        return None
+    return f"{field} {value!r} is not valid for MWAA: it must match {pattern} ({low}-{high} characters)"

@@ -9,17 +9,15 @@ named by the class path the new version knows. Nothing is created unless asked: 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
-import botocore.session
 from botocore.exceptions import BotoCoreError, ClientError
 
 from mwaa_verify.airflow.config_map import MOVED_IN_3, REMOVED_IN_3
 from mwaa_verify.airflow.versions import AirflowVersion
+from mwaa_verify.environments.mwaa_settings import create_environment_shape, setting_problem
 from mwaa_verify.errors import MwaaVerifyError, aws_problem
 
 # Secrets backends under the names older Airflow used, and where the Amazon provider keeps them now.
@@ -42,12 +40,6 @@ class ClonePlan:
     changes: tuple[str, ...]  # each way the new environment differs from the old, and why
 
 
-@cache
-def _create_shape() -> Any:
-    model = botocore.session.get_session().get_service_model("mwaa")
-    return model.operation_model("CreateEnvironment").input_shape
-
-
 def _fit(value: Any, shape: Any) -> Any:
     """`value` with only what `shape` (a CreateEnvironment input shape) accepts."""
     if shape.type_name == "structure":
@@ -56,10 +48,9 @@ def _fit(value: Any, shape: Any) -> Any:
 
 
 def _check(field: str, value: str) -> None:
-    shape = _create_shape().members[field]
-    pattern, low, high = shape.metadata.get("pattern"), shape.metadata.get("min", 1), shape.metadata.get("max")
-    if not low <= len(value) <= (high or len(value)) or (pattern and not re.fullmatch(pattern, value)):
-        raise CloneError(f"{field} {value!r} is not valid for MWAA: it must match {pattern} ({low}-{high} characters)")
+    problem = setting_problem(field, value)
+    if problem:
+        raise CloneError(problem)
 
 
 def plan_clone(
@@ -80,7 +71,7 @@ def plan_clone(
     role = execution_role_arn or source["ExecutionRoleArn"]
     _check("ExecutionRoleArn", role)
 
-    request = _fit(source, _create_shape())
+    request = _fit(source, create_environment_shape())
     changes = [f"Name: {source['Name']} -> {name}"]
     request["Name"] = name
     if new != old:

@@ -99,6 +99,18 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             )
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    """A check that cannot read what it needs from an environment fails with the reason in one line: the
+    message names the environment and the fix, a traceback into mwaa-verify would only hide it."""
+    try:
+        return (yield)
+    except MwaaVerifyError as exc:
+        if not any(name in getattr(item, "fixturenames", ()) for name in ENVIRONMENT_OPTIONS):
+            raise
+        pytest.fail(f"cannot read what this check needs: {exc}", pytrace=False)
+
+
 def loaded_config(config: pytest.Config) -> Config:
     """The configuration --mwaa-config names (or the nearest one found), read once per session."""
     if _CONFIG_KEY not in config.stash:

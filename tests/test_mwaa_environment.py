@@ -14,6 +14,7 @@ import pytest
 from aws_double import REGION, AwsDouble, ScriptedRestApi, describe
 from mwaa_policies import documented_policy
 
+from conftest import junit_outcomes
 from mwaa_verify.config import MwaaConfig, load_config
 from mwaa_verify.environments import open_environment
 from mwaa_verify.environments.mwaa import MwaaEnvironment, rest_schedule
@@ -84,6 +85,7 @@ def opened(tmp_path: Path, aws: AwsDouble, environment_name: str) -> MwaaEnviron
     return environment
 
 
+PARITY_SUITE = Path(__file__).resolve().parent.parent / "suites" / "test_metadata_parity.py"
 REQUIREMENTS = b"# pinned\n--constraint https://example.invalid/c.txt\napache-airflow-providers-amazon\n"
 
 
@@ -303,3 +305,25 @@ def test_unknown_profile_says_where_profiles_live(tmp_path: Path, monkeypatch: p
         "environment 'prod': The config profile (migration) could not be found; define the profile in "
         "~/.aws/config, or fix 'profile' in mwaa-verify.toml"
     )
+
+
+def test_metadata_parity_between_two_mwaa_environments_says_why_it_cannot_run(
+    pytester: pytest.Pytester, aws: AwsDouble
+) -> None:
+    create_environment(aws, "parity-env", {})
+    config_file(pytester.path, aws, prod="parity-env")
+    report = pytester.path / "junit.xml"
+
+    pytester.runpytest_subprocess(
+        str(PARITY_SUITE), "--source", "prod", "--target", "prod",
+        f"--junitxml={report}", "-k", "variable or every_source_dag",
+    )  # fmt: skip
+
+    outcomes = junit_outcomes(report)
+    assert sorted(outcomes) == ["test_every_source_dag_is_on_the_target", "test_table_rows_match[variable]"]
+    for text in outcomes.values():
+        assert text is not None and text.startswith(
+            "Failed: cannot read what this check needs: environment 'prod' (kind 'mwaa'): MWAA does not expose "
+            "its metadata database; export it"
+        )
+        assert "Traceback" not in text

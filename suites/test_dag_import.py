@@ -85,10 +85,9 @@ def test_parse_time_within_the_targets_budget(target_dag_report: DagReport) -> N
 
 
 def test_requirements_use_the_targets_constraints(target_env: Environment, target_dag_report: DagReport) -> None:
-    folder = target_env.dags_path()
-    requirements = folder / "requirements.txt" if folder else None
-    if requirements is None or not requirements.is_file():
-        pytest.skip("not applicable: the target's DAG bundle has no requirements.txt")
+    requirements = target_env.requirements_file()
+    if requirements is None:
+        pytest.skip("not applicable: the target has no requirements.txt")
 
     problems = constraint_problems(requirements, target_dag_report.airflow_version, target_dag_report.python_version)
 

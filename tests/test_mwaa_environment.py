@@ -122,6 +122,7 @@ def test_info_comes_from_get_environment_and_the_bucket(aws: AwsDouble, tmp_path
         assert info.config_options == {"core.dag_file_processor_timeout": "150"}
         assert info.explicit_options == frozenset({"core.dag_file_processor_timeout"})
         assert info.requirements == ("--constraint https://example.invalid/c.txt", "apache-airflow-providers-amazon")
+        assert environment.requirements_file().read_bytes() == REQUIREMENTS
         assert info.plugins == ("hooks/my_hook.py",)
         assert sorted(p.relative_to(dags).as_posix() for p in dags.rglob("*.py")) == ["etl.py", "sub/more.py"]
         assert environment.platform_settings()["mwaa.EnvironmentClass"] == "mw1.small"

@@ -210,6 +210,12 @@ class Environment(abc.ABC):
         """A local folder holding the environment's DAG files (a copy, for remote kinds), for static checks."""
         return None
 
+    def requirements_file(self) -> Path | None:
+        """The requirements.txt the environment installs (a local copy, for remote kinds), if it has one."""
+        folder = self.dags_path()
+        found = folder / "requirements.txt" if folder else None
+        return found if found is not None and found.is_file() else None
+
     def plugins_path(self) -> Path | None:
         """A local folder holding the environment's plugins, when it has any."""
         return None

@@ -208,10 +208,10 @@ class MwaaEnvironment(Environment):
             return self.aws_client("s3").get_object(**arguments)["Body"].read()
 
     def _requirements(self) -> list[str]:
-        content = self._get_object("RequirementsS3Path", "RequirementsS3ObjectVersion")
-        if content is None:
+        path = self.requirements_file()
+        if path is None:
             return []
-        lines = (line.strip() for line in content.decode("utf-8", errors="replace").splitlines())
+        lines = (line.strip() for line in path.read_text(encoding="utf-8", errors="replace").splitlines())
         return [line for line in lines if line and not line.startswith("#")]
 
     def _plugin_files(self) -> list[str]:
@@ -250,6 +250,14 @@ class MwaaEnvironment(Environment):
                     s3.download_file(self.bucket, item["Key"], str(destination))
         folder.mkdir(parents=True, exist_ok=True)
         return folder
+
+    def requirements_file(self) -> Path | None:
+        content = self._get_object("RequirementsS3Path", "RequirementsS3ObjectVersion")
+        if content is None:
+            return None
+        path = self._scratch_dir() / "requirements.txt"
+        path.write_bytes(content)
+        return path
 
     def plugins_path(self) -> Path | None:
         content = self._get_object("PluginsS3Path", "PluginsS3ObjectVersion")

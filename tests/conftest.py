@@ -15,7 +15,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from aws_double import AwsDouble, aws_for_tests
+from airflow_web import rest_api
+from aws_double import AirflowRestApi, AwsDouble, aws_for_tests
 
 from mwaa_verify.airflow.versions import DEMO_SOURCE_VERSION, DEMO_TARGET_VERSION
 from mwaa_verify.config import EphemeralConfig, default_cache_dir
@@ -81,6 +82,20 @@ def airflow3(cache_dir: Path) -> Iterator[EphemeralEnvironment]:
     with EphemeralEnvironment(config, cache_dir) as environment:
         assert environment.run_dag("demo_etl", date(2024, 3, 1)), _run_output(environment)
         yield environment
+
+
+@pytest.fixture(scope="session")
+def airflow2_rest(airflow2: EphemeralEnvironment) -> Iterator[AirflowRestApi]:
+    """airflow2's webserver, serving /api/v1."""
+    with rest_api(airflow2) as api:
+        yield api
+
+
+@pytest.fixture(scope="session")
+def airflow3_rest(airflow3: EphemeralEnvironment) -> Iterator[AirflowRestApi]:
+    """airflow3's api-server, serving /api/v2."""
+    with rest_api(airflow3) as api:
+        yield api
 
 
 def _run_output(environment: EphemeralEnvironment) -> str:

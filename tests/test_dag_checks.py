@@ -121,6 +121,7 @@ def test_mwaa_platform_settings_compare_what_a_migration_must_keep() -> None:
             "Name": "prod-2", "Arn": "arn:aws:airflow:eu-west-1:111122223333:environment/prod-2",
             "AirflowVersion": "2.10.3", "EnvironmentClass": "mw1.medium", "MaxWorkers": 10, "MinWorkers": 1,
             "Schedulers": 2, "KmsKey": "arn:aws:kms:eu-west-1:111122223333:key/abc", "Tags": {"team": "data"},
+            "SourceBucketArn": "arn:aws:s3:::prod-2-dags", "DagS3Path": "dags", "PluginsS3ObjectVersion": "v1",
             "NetworkConfiguration": {"SubnetIds": ["subnet-1", "subnet-2"], "SecurityGroupIds": ["sg-1"]},
             "LoggingConfiguration": {"TaskLogs": {"Enabled": True, "LogLevel": "INFO",
                                                   "CloudWatchLogGroupArn": "arn:aws:logs:...:airflow-prod-2-Task"}},
@@ -130,11 +131,14 @@ def test_mwaa_platform_settings_compare_what_a_migration_must_keep() -> None:
     source = platform_settings(environment())
     quieter = {"TaskLogs": {"Enabled": True, "LogLevel": "WARNING"}}
     target = platform_settings(
-        environment(Name="prod-3", AirflowVersion="3.3.1", MaxWorkers=5, LoggingConfiguration=quieter)
-    )
+        environment(Name="prod-3", AirflowVersion="3.3.1", MaxWorkers=5, LoggingConfiguration=quieter,
+                    SourceBucketArn="arn:aws:s3:::prod-3-dags", PluginsS3ObjectVersion="v9", DagS3Path="airflow/dags")
+    )  # fmt: skip
 
     assert settings_differences(source, target, set()) == [
+        "mwaa.DagS3Path: 'dags' on the source, 'airflow/dags' on the target",
         "mwaa.Logging.TaskLogs.LogLevel: 'INFO' on the source, 'WARNING' on the target",
         "mwaa.MaxWorkers: '10' on the source, '5' on the target",
     ]
-    assert settings_differences(source, target, {"mwaa.MaxWorkers", "mwaa.Logging.TaskLogs.LogLevel"}) == []
+    intended = {"mwaa.MaxWorkers", "mwaa.Logging.TaskLogs.LogLevel", "mwaa.DagS3Path"}
+    assert settings_differences(source, target, intended) == []

@@ -4,14 +4,6 @@ say what parsing the same DAGs with that Airflow's own interpreter says."""
 
 from __future__ import annotations
 
-import json
-import socket
-import subprocess
-import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import boto3
 import pytest
 from aws_double import REGION, AirflowRestApi, AwsDouble, describe
@@ -23,74 +15,11 @@ from mwaa_verify.environments.mwaa import MwaaEnvironment
 
 pytestmark = pytest.mark.slow
 
-READY_SECONDS = 180
-V1_PASSWORD = "rest-api-test"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextmanager
-def serve(
-    environment: EphemeralEnvironment, command: list[str], health: str, extra_env: dict[str, str]
-) -> Iterator[str]:
-    """Run an Airflow web process of `environment` until the test module is done; yields its base URL."""
-    assert environment.workdir is not None
-    port = free_port()
-    log_path = environment.workdir / "web.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [str(environment.python), "-m", "airflow", *command, str(port)],
-            env=environment.process_env(extra_env),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + READY_SECONDS
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}{health}", timeout=5):
-                    break
-            except OSError:
-                assert process.poll() is None, log_path.read_text()[-3000:]
-                assert time.monotonic() < deadline, f"the web server did not come up: {log_path.read_text()[-3000:]}"
-                time.sleep(1)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
 
 @pytest.fixture(scope="module", params=["airflow2", "airflow3"])
-def airflow(request: pytest.FixtureRequest) -> Iterator[tuple[EphemeralEnvironment, AirflowRestApi]]:
+def airflow(request: pytest.FixtureRequest) -> tuple[EphemeralEnvironment, AirflowRestApi]:
     """An Airflow whose dag-processor parsed the demo DAGs, with its REST API served."""
-    environment: EphemeralEnvironment = request.getfixturevalue(request.param)
-    environment.parse_dags()
-    if environment.version.is_airflow3:
-        command, health = ["api-server", "--host", "127.0.0.1", "--port"], "/api/v2/monitor/health"
-        with serve(environment, command, health, {}) as url:
-            assert environment.airflow_home is not None
-            generated = environment.airflow_home / "simple_auth_manager_passwords.json.generated"
-            yield environment, AirflowRestApi(url, 2, "admin", json.loads(generated.read_text())["admin"])
-        return
-    environment.airflow("users", "create", "--username", "admin", "--password", V1_PASSWORD, "--role", "Admin",
-                        "--email", "admin@example.invalid", "--firstname", "A", "--lastname", "Dmin")  # fmt: skip
-    settings = {
-        "AIRFLOW__API__AUTH_BACKENDS": "airflow.api.auth.backend.basic_auth",
-        "AIRFLOW__WEBSERVER__WORKERS": "1",
-    }
-    with serve(environment, ["webserver", "--hostname", "127.0.0.1", "--port"], "/api/v1/health", settings) as url:
-        yield environment, AirflowRestApi(url, 1, "admin", V1_PASSWORD)
+    return request.getfixturevalue(request.param), request.getfixturevalue(f"{request.param}_rest")
 
 
 def test_dag_report_over_the_rest_api_matches_the_dag_processor(

@@ -1,8 +1,8 @@
 """An MWAA environment's own settings (what `mwaa.get_environment` returns beyond Airflow's options), flattened
 to comparable "mwaa.<Field>" entries: environment class, workers, schedulers, logging levels, network, KMS,
-tags, access mode, maintenance window. Identity fields (name, ARNs, timestamps, status, URLs) and the Airflow
-version are left out: they differ between two environments by definition. AirflowConfigurationOptions are
-Airflow options and are compared with those.
+tags, access mode, maintenance window. Identity fields (name, ARNs, timestamps, status, URLs, the bucket and
+the object versions in it) and the Airflow version are left out: they differ between two environments by
+definition. AirflowConfigurationOptions are Airflow options and are compared with those.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ _IDENTITY = {
     "Arn", "Name", "CreatedAt", "LastUpdate", "Status", "WebserverUrl", "WebserverVpcEndpointService",
     "DatabaseVpcEndpointService", "ServiceRoleArn", "ExecutionRoleArn", "AirflowVersion", "CeleryExecutorQueue",
     "AirflowConfigurationOptions", "ResponseMetadata",
+    # each environment's own bucket and the object versions in it; what is in them is verified by the suites
+    "SourceBucketArn", "PluginsS3ObjectVersion", "RequirementsS3ObjectVersion", "StartupScriptS3ObjectVersion",
 }  # fmt: skip
 
 

@@ -41,7 +41,7 @@ def test_dag_file_imports_on_the_target(target_dag_file: str, target_dag_report:
         f"{target_dag_file} does not import on Airflow {version}: {parsed.error_summary}\n"
         f"(parsed as its dag-processor parses it; Airflow's traceback:)\n{parsed.import_error.strip()}"
     )
-    assert parsed.parse_seconds <= target_dag_report.dagbag_import_timeout, (
+    assert parsed.parse_seconds is None or parsed.parse_seconds <= target_dag_report.dagbag_import_timeout, (
         f"{target_dag_file} took {parsed.parse_seconds:.1f} s to parse, more than the target's "
         f"dagbag_import_timeout of {target_dag_report.dagbag_import_timeout:g} s: its DAGs would be dropped"
     )
@@ -75,7 +75,13 @@ def test_dag_keeps_its_shape_on_the_target(
 
 
 def test_parse_time_within_the_targets_budget(target_dag_report: DagReport) -> None:
-    slowest = sorted(target_dag_report.files, key=lambda item: item.parse_seconds, reverse=True)[:SLOWEST_LISTED]
+    timed = [item for item in target_dag_report.files if item.parse_seconds is not None]
+    if not timed:
+        pytest.skip(
+            "not applicable: the target reports no parse times (MWAA's REST API); a file over the budget fails "
+            "to import there, and test_dag_file_imports_on_the_target shows it"
+        )
+    slowest = sorted(timed, key=lambda item: item.parse_seconds, reverse=True)[:SLOWEST_LISTED]
     budget = target_dag_report.dagbag_import_timeout
     listing = "\n".join(f"  {item.parse_seconds:7.2f} s  {item.path}" for item in slowest)
 

@@ -251,7 +251,10 @@ def test_dag_report_reads_what_the_dag_processor_made(aws: AwsDouble, tmp_path: 
         report = environment.dag_report()
 
     assert report.import_errors == {"broken.py": "Traceback...\nImportError: no module named x"}
-    assert [(f.path, f.dag_ids) for f in report.files] == [("broken.py", ()), ("dag_000.py", ("dag_000",))]
+    assert [(f.path, f.dag_ids, f.parse_seconds) for f in report.files] == [
+        ("broken.py", (), None),
+        ("dag_000.py", ("dag_000",), None),
+    ]
     shape = report.dags["dag_000"]
     assert (shape.task_ids, shape.operators, shape.retries, shape.catchup) == (
         ("only",),

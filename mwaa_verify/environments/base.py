@@ -69,7 +69,7 @@ class FileReport:
     dag_ids: tuple[str, ...]
     import_error: str | None
     warnings: tuple[str, ...]
-    parse_seconds: float
+    parse_seconds: float | None  # None where the environment does not report it (MWAA's REST API)
 
     @property
     def error_summary(self) -> str | None:

@@ -341,7 +341,7 @@ class MwaaEnvironment(Environment):
                 dag_ids=tuple(sorted(d for d, shape in dags.items() if shape.fileloc == path)),
                 import_error=errors.get(path),
                 warnings=(),
-                parse_seconds=0.0,  # not reported by the REST API
+                parse_seconds=None,  # not reported by the REST API
             )
             for path in sorted(files)
         )

@@ -26,7 +26,7 @@ def dag_report_text(title: str, report: DagReport) -> str:
             (
                 item.path,
                 ", ".join(item.dag_ids) or "-",
-                f"{item.parse_seconds:.2f}",
+                "?" if item.parse_seconds is None else f"{item.parse_seconds:.2f}",
                 len(item.warnings),
                 status,
             )

@@ -203,7 +203,7 @@ def _clone(args: argparse.Namespace) -> int:
     with open_environment(chosen, config) as source:
         plan = plan_clone(source.mwaa_description() or {}, args.name, args.airflow_version, args.execution_role_arn)
         print(f"CreateEnvironment request for {args.name!r}, cloned from {plan.source!r}:")
-        print(json.dumps(plan.request, indent=2, sort_keys=True))
+        print(json.dumps(plan.shown(), indent=2, sort_keys=True))
         print("\n".join(["changes from the source:", *(f"  {change}" for change in plan.changes)]))
         if not args.apply:
             print("dry run: nothing was created; pass --apply to create it")

@@ -20,6 +20,7 @@ OPTIONS = {
     "core.check_slas": "False",
     "secrets.backend": "airflow.contrib.secrets.aws_secrets_manager.SecretsManagerBackend",
     "secrets.backend_kwargs": '{"connections_prefix": "prod/conn"}',
+    "smtp.smtp_password": "hunter2-do-not-print",
 }
 SOURCE = describe(
     "prod-2",
@@ -63,6 +64,7 @@ def test_plan_carries_every_create_setting_and_changes_only_what_it_must() -> No
             "dag_processor.dag_file_processor_timeout": "150",
             "secrets.backend": "airflow.providers.amazon.aws.secrets.secrets_manager.SecretsManagerBackend",
             "secrets.backend_kwargs": '{"connections_prefix": "prod/conn"}',
+            "smtp.smtp_password": "hunter2-do-not-print",
         },
     }
     assert plan.changes == (
@@ -113,10 +115,11 @@ def test_clone_prints_the_plan_and_creates_nothing(aws: AwsDouble, capsys: pytes
 
     out = capsys.readouterr().out
     assert code == 0
-    assert (
-        json.loads(out[out.index("{") : out.index("\nchanges from the source:")])
-        == plan_clone(SOURCE, "prod-3", "3.3.1").request
-    )
+    shown = json.loads(out[out.index("{") : out.index("\nchanges from the source:")])
+    assert shown == plan_clone(SOURCE, "prod-3", "3.3.1").shown()
+    assert shown["AirflowConfigurationOptions"]["smtp.smtp_password"] == "<redacted>"
+    assert shown["AirflowConfigurationOptions"]["secrets.backend_kwargs"] == "<redacted>"
+    assert "hunter2" not in out
     assert out.endswith("dry run: nothing was created; pass --apply to create it\n")
     assert sorted(aws.mwaa.environments) == ["prod-2"]
 
@@ -134,6 +137,7 @@ def test_clone_apply_creates_the_planned_environment(aws: AwsDouble, capsys: pyt
         "CREATING",
     )
     assert created["AirflowConfigurationOptions"]["dag_processor.dag_file_processor_timeout"] == "150"
+    assert created["AirflowConfigurationOptions"]["smtp.smtp_password"] == "hunter2-do-not-print"
     assert f"creating arn:aws:airflow:{REGION}:{ACCOUNT}:environment/prod-3" in capsys.readouterr().out
     # a second apply does not touch what now exists
     assert main([*args, "--apply"]) == 2

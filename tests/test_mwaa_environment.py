@@ -129,6 +129,23 @@ def test_info_comes_from_get_environment_and_the_bucket(aws: AwsDouble, tmp_path
     assert not dags.exists()  # the copy goes with the environment
 
 
+def test_secret_options_are_compared_by_digest_and_never_shown(aws: AwsDouble, tmp_path: Path) -> None:
+    options = {"smtp.smtp_password": "hunter2-do-not-print", "core.parallelism": "32"}
+    create_environment(aws, "secret-a", {}, AirflowConfigurationOptions=options)
+    create_environment(aws, "secret-b", {}, AirflowConfigurationOptions=options)
+    create_environment(aws, "secret-c", {}, AirflowConfigurationOptions={**options, "smtp.smtp_password": "other"})
+
+    infos = []
+    for name in ("secret-a", "secret-b", "secret-c"):
+        with opened(tmp_path, aws, name) as environment:
+            infos.append(environment.info().config_options)
+
+    a, b, c = (info["smtp.smtp_password"] for info in infos)
+    assert a == b != c and a.startswith("<redacted ")
+    assert infos[0]["core.parallelism"] == "32"
+    assert "hunter2" not in repr(infos)
+
+
 def test_execution_role_is_read_with_inline_attached_and_boundary(aws: AwsDouble, tmp_path: Path) -> None:
     create_environment(aws, "role-env", {})
     extra = {

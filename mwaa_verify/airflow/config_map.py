@@ -52,6 +52,16 @@ LOCAL_OPTIONS = {
 }  # fmt: skip
 
 
+# Options named like these hold secrets (the env probe hides the same words inside each environment).
+SENSITIVE_WORDS = ("secret", "password", "passwd", "token", "fernet", "sql_alchemy_conn", "private", "key", "dsn",
+                   "credential", "broker_url", "result_backend", "backend_kwargs")  # fmt: skip
+
+
+def is_sensitive(option: str) -> bool:
+    """Whether an option ("section.option") may hold a secret, so that its value is never shown."""
+    return any(word in option.lower() for word in SENSITIVE_WORDS)
+
+
 def canonical_options(options: Mapping[str, str]) -> dict[str, str]:
     """Options named as Airflow 3 names them, local ones left out."""
     return {

@@ -26,6 +26,8 @@ import botocore.config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from mwaa_verify import progress
+from mwaa_verify.airflow.config_map import is_sensitive
+from mwaa_verify.airflow.secrets import Redactor
 from mwaa_verify.airflow.versions import AirflowVersion
 from mwaa_verify.config import MwaaConfig
 from mwaa_verify.environments.base import (
@@ -55,6 +57,9 @@ _CRON_PRESETS = {
     "@hourly": "0 * * * *", "@daily": "0 0 * * *", "@weekly": "0 0 * * 0", "@monthly": "0 0 1 * *",
     "@quarterly": "0 0 1 */3 *", "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *",
 }  # fmt: skip
+
+
+_OPTIONS_REDACTOR = Redactor()
 
 
 class RestApiError(ProbeError):
@@ -133,7 +138,11 @@ class MwaaEnvironment(Environment):
     # -- the Environment interface --------------------------------------------------------------------------
 
     def info(self) -> EnvironmentInfo:
-        options = dict(self.description.get("AirflowConfigurationOptions") or {})
+        # MWAA returns its options in clear text: secrets become keyed digests, equal for equal values in a run
+        options = {
+            name: _OPTIONS_REDACTOR.digest(value) if is_sensitive(name) else value
+            for name, value in (self.description.get("AirflowConfigurationOptions") or {}).items()
+        }
         return EnvironmentInfo(
             name=self.name,
             kind=self.kind,

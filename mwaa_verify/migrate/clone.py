@@ -15,7 +15,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from mwaa_verify.airflow.config_map import MOVED_IN_3, REMOVED_IN_3
+from mwaa_verify.airflow.config_map import MOVED_IN_3, REMOVED_IN_3, is_sensitive
 from mwaa_verify.airflow.versions import AirflowVersion
 from mwaa_verify.environments.mwaa_settings import create_environment_shape, setting_problem
 from mwaa_verify.errors import MwaaVerifyError, aws_problem
@@ -38,6 +38,14 @@ class ClonePlan:
     source: str
     request: Mapping[str, Any]  # the CreateEnvironment arguments
     changes: tuple[str, ...]  # each way the new environment differs from the old, and why
+
+    def shown(self) -> dict[str, Any]:
+        """The request as it may be printed: values of options that can hold secrets replaced."""
+        options = self.request.get("AirflowConfigurationOptions")
+        if not options:
+            return dict(self.request)
+        hidden = {name: "<redacted>" if is_sensitive(name) else value for name, value in options.items()}
+        return {**self.request, "AirflowConfigurationOptions": hidden}
 
 
 def _fit(value: Any, shape: Any) -> Any:

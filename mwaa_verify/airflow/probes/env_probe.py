@@ -14,8 +14,10 @@ import os
 import platform
 import sys
 
-# Belt and braces beyond Airflow's own sensitive flag: any option named like a secret is hidden.
-SENSITIVE_WORDS = ("secret", "password", "passwd", "token", "fernet", "sql_alchemy_conn", "private", "key")
+# Belt and braces beyond Airflow's own sensitive flag: any option named like a secret is hidden. This runs in
+# the environment's interpreter, without mwaa-verify: keep the words in step with config_map.SENSITIVE_WORDS.
+SENSITIVE_WORDS = ("secret", "password", "passwd", "token", "fernet", "sql_alchemy_conn", "private", "key", "dsn",
+                   "credential", "broker_url", "result_backend", "backend_kwargs")  # fmt: skip
 
 
 def main() -> int:

@@ -193,8 +193,11 @@ def aws_double() -> Iterator[AwsDouble]:
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    # moto keeps its state per process: each double starts from an empty account
+    urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=10).close()
     try:
-        yield AwsDouble(f"http://127.0.0.1:{server.server_port}", mwaa)
+        yield AwsDouble(url, mwaa)
     finally:
         server.shutdown()
         thread.join()

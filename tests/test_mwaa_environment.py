@@ -323,8 +323,8 @@ def test_unknown_profile_says_where_profiles_live(tmp_path: Path, monkeypatch: p
         environment.start()
 
     assert str(raised.value) == (
-        "environment 'prod': The config profile (migration) could not be found; define the profile in "
-        "~/.aws/config, or fix 'profile' in mwaa-verify.toml"
+        "environment 'prod': cannot set up AWS access for mwaa: The config profile (migration) could not be found; "
+        "define the profile in ~/.aws/config, or fix 'profile' in mwaa-verify.toml"
     )
 
 

@@ -72,7 +72,9 @@ class MwaaEnvironment(Environment):
         self.kind = "mwaa"
         self.config = config
         self._sleep = sleep
+        self._session: boto3.Session | None = None
         self._clients: dict[str, Any] = {}
+        self._objects: dict[str, bytes | None] = {}
         self._description: dict[str, Any] | None = None
         self._scratch: Path | None = None
 
@@ -90,21 +92,19 @@ class MwaaEnvironment(Environment):
 
     def aws_client(self, service: str) -> Any:
         if service not in self._clients:
-            try:
-                session = boto3.Session(profile_name=self.config.profile, region_name=self.config.region)
-            except BotoCoreError as exc:
-                raise EnvironmentStartError(f"environment {self.name!r}: {aws_problem(exc)}") from None
-            options = botocore.config.Config(
-                connect_timeout=REST_TIMEOUT_SECONDS,
-                read_timeout=REST_TIMEOUT_SECONDS,
-                retries={"mode": "standard", "max_attempts": 3},
-                # a configured endpoint (a VPC endpoint, a proxy, a test double) is already the exact host
-                inject_host_prefix=self.config.endpoint_url is None,
-            )
-            try:
-                self._clients[service] = session.client(service, endpoint_url=self.config.endpoint_url, config=options)
-            except BotoCoreError as exc:
-                raise EnvironmentStartError(f"environment {self.name!r}: {aws_problem(exc)}") from None
+            with self._aws(f"set up AWS access for {service}"):
+                if self._session is None:
+                    self._session = boto3.Session(profile_name=self.config.profile, region_name=self.config.region)
+                options = botocore.config.Config(
+                    connect_timeout=REST_TIMEOUT_SECONDS,
+                    read_timeout=REST_TIMEOUT_SECONDS,
+                    retries={"mode": "standard", "max_attempts": 3},
+                    # a configured endpoint (a VPC endpoint, a proxy, a test double) is already the exact host
+                    inject_host_prefix=self.config.endpoint_url is None,
+                )
+                self._clients[service] = self._session.client(
+                    service, endpoint_url=self.config.endpoint_url, config=options
+                )
         return self._clients[service]
 
     def start(self) -> None:
@@ -207,14 +207,18 @@ class MwaaEnvironment(Environment):
         return self.description["SourceBucketArn"].removeprefix("arn:aws:s3:::")
 
     def _get_object(self, key_field: str, version_field: str) -> bytes | None:
-        key = self.description.get(key_field)
-        if not key:
-            return None
-        arguments = {"Bucket": self.bucket, "Key": key.lstrip("/")}
-        if self.description.get(version_field):
-            arguments["VersionId"] = self.description[version_field]
-        with self._aws(f"read s3://{self.bucket}/{arguments['Key']}"):
-            return self.aws_client("s3").get_object(**arguments)["Body"].read()
+        """The object the environment installs from (at its pinned version), read once."""
+        if key_field not in self._objects:
+            key = self.description.get(key_field)
+            if not key:
+                self._objects[key_field] = None
+                return None
+            arguments = {"Bucket": self.bucket, "Key": key.lstrip("/")}
+            if self.description.get(version_field):
+                arguments["VersionId"] = self.description[version_field]
+            with self._aws(f"read s3://{self.bucket}/{arguments['Key']}"):
+                self._objects[key_field] = self.aws_client("s3").get_object(**arguments)["Body"].read()
+        return self._objects[key_field]
 
     def _requirements(self) -> list[str]:
         path = self.requirements_file()

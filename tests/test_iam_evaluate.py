@@ -161,3 +161,31 @@ def test_wildcarded_pattern_matches_its_source(value: str, data: st.DataObject) 
     assert resource_matches(pattern, value)
     assert action_matches(pattern.upper(), value.lower())
     assert bool(re.fullmatch(re.escape(value), value))
+
+
+resources = st.sampled_from(["*", "arn:aws:glue:eu-west-1:123456789012:job/etl", "arn:aws:glue:*:*:job/*",
+                             "arn:aws:s3:::lake/*"])  # fmt: skip
+statements = st.builds(
+    lambda effect, action, element, patterns: {"Effect": effect, "Action": action, element: patterns},
+    st.sampled_from(["Allow", "Deny"]),
+    st.sampled_from(["glue:StartJobRun", "glue:*", "s3:GetObject", "*"]),
+    st.sampled_from(["Resource", "NotResource"]),
+    st.lists(resources, min_size=1, max_size=2),
+)
+
+
+@given(st.lists(statements, min_size=1, max_size=4), resources.filter(lambda r: r != "*"))
+def test_allowed_on_a_resource_means_allowed_on_some_resource(statement_list: list, resource: str) -> None:
+    """A need whose resource is only known at run time is granted wherever a concrete request would be, and an
+    explicit Deny on every resource refuses it."""
+    policies = [Policy("p", {"Statement": statement_list})]
+    concrete = evaluate(Request("glue:StartJobRun", resource), policies)
+    anywhere = evaluate(Request("glue:StartJobRun", "*", any_resource=True), policies)
+
+    if concrete.allowed:
+        assert anywhere.allowed
+    denies_everything = any(
+        s["Effect"] == "Deny" and s["Action"] in {"glue:StartJobRun", "glue:*", "*"} and "*" in s.get("Resource", [])
+        for s in statement_list
+    )
+    assert not (anywhere.allowed and denies_everything)

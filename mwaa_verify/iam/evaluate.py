@@ -129,10 +129,12 @@ def policy_applies(statement: Mapping[str, Any], request: Request) -> bool:
 
 def _resource_applies(statement: Mapping[str, Any], request: Request, resources: Any) -> bool:
     if request.any_resource:
-        # the resource is unknown: an Allow names some resource; a Deny must name them all
-        if statement.get("Effect") == "Deny":
-            return "Resource" in statement and "*" in as_list(statement["Resource"])
-        return "Resource" in statement or any(pattern != "*" for pattern in as_list(statement.get("NotResource", [])))
+        # the resource is unknown: an Allow that grants some resource applies; a Deny only if it covers them all
+        if "NotResource" in statement:
+            return statement.get("Effect") != "Deny" and any(p != "*" for p in as_list(statement["NotResource"]))
+        if "Resource" in statement and statement.get("Effect") == "Deny":
+            return "*" in as_list(statement["Resource"])
+        return True
     if "Resource" in statement and not resources("Resource"):
         return False
     return not ("NotResource" in statement and resources("NotResource"))

@@ -14,7 +14,7 @@ import pytest
 
 from mwaa_verify.environments.base import Environment
 from mwaa_verify.errors import MwaaVerifyError
-from mwaa_verify.iam.requirements import RequirementGroup, decisions
+from mwaa_verify.iam.requirements import RequirementGroup, decisions, trust_shortfalls
 from mwaa_verify.iam.role_diff import environment_renames, lost_permissions
 from mwaa_verify.iam.simulate import disagreements
 from mwaa_verify.report.allure_results import attach_table
@@ -55,6 +55,21 @@ def test_execution_role_allows(
         except MwaaVerifyError as exc:
             pytest.fail(str(exc), pytrace=False)
         assert not disagreeing, f"{group.purpose}: " + "; ".join(map(str, disagreeing))
+
+
+def test_execution_role_trusts_mwaa(target_env: Environment) -> None:
+    """MWAA's services (airflow.amazonaws.com, airflow-env.amazonaws.com) may assume the execution role."""
+    role = target_env.execution_role()
+    if role is None or role.trust_policy is None or role.arn is None:
+        pytest.skip(f"not applicable: {target_env.name!r} has no IAM role whose trust policy could be read")
+
+    missing = trust_shortfalls(role.arn, role.trust_policy)
+
+    assert not missing, (
+        f"execution role {role.name} cannot be assumed by MWAA: {len(missing)} missing permission(s): "
+        + "; ".join(map(str, missing))
+        + "; add both services as Principal.Service of an sts:AssumeRole statement in its trust policy"
+    )
 
 
 def test_target_role_keeps_source_permissions(source_env: Environment, target_env: Environment) -> None:

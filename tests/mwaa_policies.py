@@ -77,6 +77,13 @@ def documented_policy(environment: str, bucket: str) -> dict[str, Any]:
     }
 
 
+def trust_policy(*services: str) -> dict[str, Any]:
+    """The trust policy the MWAA User Guide gives an execution role (both services, unless told otherwise)."""
+    principals = list(services or ("airflow.amazonaws.com", "airflow-env.amazonaws.com"))
+    return {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": principals}, "Action": "sts:AssumeRole"}]}  # fmt: skip
+
+
 def without(policy: dict[str, Any], sid: str) -> dict[str, Any]:
     changed = copy.deepcopy(policy)
     changed["Statement"] = [s for s in changed["Statement"] if s.get("Sid") != sid]

@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 import pytest
 from aws_double import ACCOUNT, REGION, AwsDouble, ScriptedRestApi, describe
-from mwaa_policies import ENVIRONMENT_GROUPS, documented_policy, narrowed, with_statement, without
+from mwaa_policies import ENVIRONMENT_GROUPS, documented_policy, narrowed, trust_policy, with_statement, without
 
 from conftest import junit_outcomes
 from mwaa_verify.cli import main
@@ -42,9 +42,12 @@ def old_environment(aws: AwsDouble) -> None:
     add_environment(aws, "prod-2", documented_policy("prod-2", "prod-2-dags"), airflow_version="2.10.3")
 
 
-def add_environment(aws: AwsDouble, name: str, policy: dict[str, Any], airflow_version: str = "3.3.1") -> None:
+def add_environment(
+    aws: AwsDouble, name: str, policy: dict[str, Any], airflow_version: str = "3.3.1", trust: dict | None = None
+) -> None:
+    trust = trust or trust_policy()
     iam = boto3.client("iam", endpoint_url=aws.url, region_name=REGION)
-    iam.create_role(RoleName=f"{name}-role", Path="/service-role/", AssumeRolePolicyDocument="{}")
+    iam.create_role(RoleName=f"{name}-role", Path="/service-role/", AssumeRolePolicyDocument=json.dumps(trust))
     iam.put_role_policy(RoleName=f"{name}-role", PolicyName="execution", PolicyDocument=json.dumps(policy))
     s3 = boto3.client("s3", endpoint_url=aws.url, region_name=REGION)
     s3.create_bucket(Bucket=f"{name}-dags", CreateBucketConfiguration={"LocationConstraint": REGION})
@@ -78,7 +81,8 @@ def test_documented_role_with_the_migration_reads_passes_every_group(pytester: p
 
     outcomes = run_suite(pytester, aws, "good")
 
-    assert outcomes == dict.fromkeys([f"[{group}]" for group in GROUPS] + ["test_target_role_keeps_source_permissions"])
+    others = ["test_execution_role_trusts_mwaa", "test_target_role_keeps_source_permissions"]
+    assert outcomes == dict.fromkeys([f"[{group}]" for group in GROUPS] + others)
 
 
 def test_documented_role_alone_cannot_read_the_old_task_logs(pytester: pytest.Pytester, aws: AwsDouble) -> None:
@@ -102,7 +106,8 @@ def test_each_planted_defect_fails_its_group(pytester: pytest.Pytester, aws: Aws
         "Resource": "arn:aws:s3:::defects-dags/dags/*",
     }
     narrow = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:airflow-defects-Task*"
-    add_environment(aws, "defects", narrowed(with_statement(without(base, "CeleryQueue"), deny), "WriteLogs", narrow))
+    policy = narrowed(with_statement(without(base, "CeleryQueue"), deny), "WriteLogs", narrow)
+    add_environment(aws, "defects", policy, trust=trust_policy("airflow.amazonaws.com"))
 
     outcomes = failed(run_suite(pytester, aws, "defects"))
 
@@ -114,6 +119,7 @@ def test_each_planted_defect_fails_its_group(pytester: pytest.Pytester, aws: Aws
         "[logs-WebServer]",
         "[logs-Worker]",
         "[source-task-logs]",
+        "test_execution_role_trusts_mwaa",
         "test_target_role_keeps_source_permissions",
     }
     assert (
@@ -130,6 +136,10 @@ def test_each_planted_defect_fails_its_group(pytester: pytest.Pytester, aws: Aws
         "implicit deny" in outcomes["[logs-Worker]"]
     )
     assert "sqs:ReceiveMessage on" in outcomes["test_target_role_keeps_source_permissions"]
+    assert (
+        f"execution role defects-role cannot be assumed by MWAA: 1 missing permission(s): sts:AssumeRole on "
+        f"arn:aws:iam::{ACCOUNT}:role/service-role/defects-role by airflow-env.amazonaws.com: implicit deny"
+    ) in outcomes["test_execution_role_trusts_mwaa"]
 
 
 def test_operator_without_its_grant_fails(pytester: pytest.Pytester, aws: AwsDouble) -> None:
@@ -195,7 +205,12 @@ def test_local_target_is_judged_by_its_policy_file_and_declared_needs(
     pytester.runpytest_subprocess(*args)
 
     outcomes = junit_outcomes(report)
-    assert sorted(outcomes) == ["test_execution_role_allows[declared]", "test_target_role_keeps_source_permissions"]
+    assert sorted(outcomes) == [
+        "test_execution_role_allows[declared]",
+        "test_execution_role_trusts_mwaa",
+        "test_target_role_keeps_source_permissions",
+    ]
+    assert outcomes["test_execution_role_trusts_mwaa"] == "SKIPPED"
     assert outcomes["test_target_role_keeps_source_permissions"] is None
     assert (
         "the permissions declared in mwaa-verify.toml: 1 missing permission(s) in execution role policy.json: "

@@ -11,7 +11,7 @@ from pathlib import Path
 import boto3
 import pytest
 from aws_double import REGION, AirflowRestApi, AwsDouble, describe
-from mwaa_policies import documented_policy, with_statement
+from mwaa_policies import documented_policy, trust_policy, with_statement
 
 from mwaa_verify.cli import main
 from mwaa_verify.config import MwaaConfig
@@ -40,7 +40,8 @@ def add_environment(
     for path in sorted(DEMO_DAGS.glob("*.py")):
         s3.put_object(Bucket=f"{name}-dags", Key=f"dags/{path.name}", Body=path.read_bytes())
     iam = boto3.client("iam", endpoint_url=aws.url, region_name=REGION)
-    iam.create_role(RoleName=f"{name}-role", Path="/service-role/", AssumeRolePolicyDocument="{}")
+    trust = trust_policy()
+    iam.create_role(RoleName=f"{name}-role", Path="/service-role/", AssumeRolePolicyDocument=json.dumps(trust))
     iam.put_role_policy(RoleName=f"{name}-role", PolicyName="execution", PolicyDocument=json.dumps(policy))
     aws.mwaa.environments[name] = describe(
         name, f"{name}-role", f"{name}-dags", str(airflow.version), AirflowConfigurationOptions=options

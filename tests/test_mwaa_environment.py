@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 import pytest
 from aws_double import REGION, AwsDouble, ScriptedRestApi, describe
-from mwaa_policies import documented_policy
+from mwaa_policies import documented_policy, trust_policy
 
 from conftest import junit_outcomes
 from mwaa_verify.config import MwaaConfig, load_config
@@ -33,11 +33,7 @@ def create_role(
     boundary: dict[str, Any] | None = None,
 ) -> str:
     iam = client(aws, "iam")
-    trust = {
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "airflow.amazonaws.com"}, "Action": "sts:AssumeRole"}
-        ]
-    }
+    trust = trust_policy("airflow.amazonaws.com")
     arguments: dict[str, Any] = {"RoleName": name, "Path": "/service-role/"}
     arguments["AssumeRolePolicyDocument"] = json.dumps(trust)
     if boundary is not None:
@@ -163,6 +159,7 @@ def test_execution_role_is_read_with_inline_attached_and_boundary(aws: AwsDouble
     assert names == ["inline policy execution", "managed policy role-env-role-extra"]
     assert role.policies[0].document == documented_policy("role-env", "role-env-bucket")
     assert role.permissions_boundary is not None and role.permissions_boundary.document == boundary
+    assert role.trust_policy is not None and role.trust_policy.document == trust_policy("airflow.amazonaws.com")
 
 
 def test_unknown_environment_names_the_name_and_region(aws: AwsDouble, tmp_path: Path) -> None:

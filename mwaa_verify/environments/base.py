@@ -144,6 +144,7 @@ class ExecutionRole:
     policies: tuple[Policy, ...]
     permissions_boundary: Policy | None = None
     arn: str | None = None
+    trust_policy: Policy | None = None  # who may assume the role
 
 
 class Environment(abc.ABC):

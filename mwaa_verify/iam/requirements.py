@@ -235,6 +235,22 @@ def _secrets_backend_needs(options: Mapping[str, str], arn: EnvironmentArn) -> R
     return None
 
 
+# MWAA's services assume the execution role (the trust policy the MWAA User Guide gives)
+MWAA_PRINCIPALS = ("airflow.amazonaws.com", "airflow-env.amazonaws.com")
+
+
+def trust_shortfalls(role_arn: str, trust_policy: Policy) -> list[Shortfall]:
+    """The MWAA services the role's trust policy does not let assume it."""
+    found = []
+    for service in MWAA_PRINCIPALS:
+        need = Need("sts:AssumeRole", role_arn)
+        request = Request(need.action, need.resource, principal=service)
+        decision = evaluate(request, [], resource_policy=trust_policy)
+        if not decision.allowed:
+            found.append(Shortfall(Need("sts:AssumeRole", f"{role_arn} by {service}"), decision))
+    return found
+
+
 # -- what the migration reads --------------------------------------------------------------------------------
 
 

@@ -30,7 +30,10 @@ def read_role(iam: Any, role_arn: str) -> ExecutionRole:
     if role.get("PermissionsBoundary"):
         boundary_arn = role["PermissionsBoundary"]["PermissionsBoundaryArn"]
         boundary = Policy(f"permissions boundary {boundary_arn.rsplit('/', 1)[-1]}", _managed(iam, boundary_arn))
-    return ExecutionRole(name=name, policies=tuple(policies), permissions_boundary=boundary, arn=role["Arn"])
+    trust = Policy(f"trust policy of {name}", _document(role["AssumeRolePolicyDocument"]))
+    return ExecutionRole(
+        name=name, policies=tuple(policies), permissions_boundary=boundary, arn=role["Arn"], trust_policy=trust
+    )
 
 
 def _managed(iam: Any, policy_arn: str) -> dict[str, Any]:

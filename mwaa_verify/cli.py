@@ -72,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     clone.add_argument("--airflow-version", required=True, help="the new environment's Airflow version, e.g. 3.3.1")
     clone.add_argument("--execution-role-arn", help="the new environment's execution role (default: the source's)")
     clone.add_argument("--apply", action="store_true", help="create it (without: print the plan, create nothing)")
+    clone.add_argument(
+        "--skip-role-check", action="store_true", help="do not check that the execution role allows what MWAA needs"
+    )
 
     logs = commands.add_parser("copy-logs", help="copy task logs from one environment to another")
     logs.add_argument("source")
@@ -192,7 +195,7 @@ def _clone(args: argparse.Namespace) -> int:
     import json
 
     from mwaa_verify.environments import open_environment
-    from mwaa_verify.migrate.clone import create_environment, plan_clone
+    from mwaa_verify.migrate.clone import CloneError, create_environment, plan_clone, role_shortfalls
 
     config = load_config(args.mwaa_config)
     chosen = config.environment(args.source)
@@ -201,13 +204,24 @@ def _clone(args: argparse.Namespace) -> int:
             f"environment {args.source!r} is of kind {chosen.kind!r}; clone copies an MWAA environment (kind 'mwaa')"
         )
     with open_environment(chosen, config) as source:
-        plan = plan_clone(source.mwaa_description() or {}, args.name, args.airflow_version, args.execution_role_arn)
+        description = source.mwaa_description() or {}
+        plan = plan_clone(description, args.name, args.airflow_version, args.execution_role_arn)
         print(f"CreateEnvironment request for {args.name!r}, cloned from {plan.source!r}:")
         print(json.dumps(plan.shown(), indent=2, sort_keys=True))
         print("\n".join(["changes from the source:", *(f"  {change}" for change in plan.changes)]))
+        missing = [] if args.skip_role_check else role_shortfalls(source.aws_client("iam"), plan, description["Arn"])
+        role = plan.request["ExecutionRoleArn"]
+        if missing:
+            print(f"execution role {role} lacks {len(missing)} permission(s) the new environment needs:")
+            print("\n".join(f"  {item}" for item in missing))
         if not args.apply:
             print("dry run: nothing was created; pass --apply to create it")
-            return 0
+            return 1 if missing else 0
+        if missing:
+            raise CloneError(
+                f"not created: execution role {role} lacks {len(missing)} permission(s) listed above; grant them "
+                f"(or pass --skip-role-check to create it anyway)"
+            )
         arn = create_environment(source.aws_client("mwaa"), plan)
     print(f"creating {arn}: MWAA takes 20-30 minutes; `aws mwaa get-environment --name {args.name}` shows its status")
     return 0

@@ -8,13 +8,30 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import pytest
 from aws_double import ACCOUNT, REGION, AwsDouble, aws_for_tests, describe
+from mwaa_policies import documented_policy, trust_policy, with_statement
 
 from mwaa_verify.cli import main
 from mwaa_verify.migrate.clone import CloneError, plan_clone
 
 NEW_ROLE = f"arn:aws:iam::{ACCOUNT}:role/service-role/prod-3-role"
+KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+SECRETS = {
+    "Sid": "Secrets",
+    "Effect": "Allow",
+    "Action": "secretsmanager:GetSecretValue",
+    "Resource": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:*",
+}
+# the customer managed key statement of the documented policy, through SQS and S3
+CUSTOMER_KEY = {
+    "Sid": "CustomerKey",
+    "Effect": "Allow",
+    "Resource": KEY,
+    "Action": ["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey*", "kms:Encrypt"],
+    "Condition": {"StringLike": {"kms:ViaService": [f"sqs.{REGION}.amazonaws.com", f"s3.{REGION}.amazonaws.com"]}},
+}
 OPTIONS = {
     "core.dag_file_processor_timeout": "150",
     "core.check_slas": "False",
@@ -103,6 +120,13 @@ def aws(no_config: Path) -> Iterator[AwsDouble]:
     """A double of its own per test: clones create environments in it."""
     with aws_for_tests() as double:
         double.mwaa.environments["prod-2"] = SOURCE
+        iam = boto3.client("iam", endpoint_url=double.url, region_name=REGION)
+        for name in ("prod-2", "prod-3"):
+            iam.create_role(
+                RoleName=f"{name}-role", Path="/service-role/", AssumeRolePolicyDocument=json.dumps(trust_policy())
+            )
+            policy = with_statement(with_statement(documented_policy(name, "prod-dags"), CUSTOMER_KEY), SECRETS)
+            iam.put_role_policy(RoleName=f"{name}-role", PolicyName="execution", PolicyDocument=json.dumps(policy))
         (no_config / "mwaa-verify.toml").write_text(
             f'[environments.old]\nkind = "mwaa"\nenvironment_name = "prod-2"\nregion = "{REGION}"\n'
             f'endpoint_url = "{double.url}"\n'
@@ -111,17 +135,56 @@ def aws(no_config: Path) -> Iterator[AwsDouble]:
 
 
 def test_clone_prints_the_plan_and_creates_nothing(aws: AwsDouble, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["-q", "clone", "old", "--name", "prod-3", "--airflow-version", "3.3.1"])
+    code = main(
+        ["-q", "clone", "old", "--name", "prod-3", "--airflow-version", "3.3.1", "--execution-role-arn", NEW_ROLE]
+    )
 
     out = capsys.readouterr().out
     assert code == 0
     shown = json.loads(out[out.index("{") : out.index("\nchanges from the source:")])
-    assert shown == plan_clone(SOURCE, "prod-3", "3.3.1").shown()
+    assert shown == plan_clone(SOURCE, "prod-3", "3.3.1", NEW_ROLE).shown()
+    assert "lacks" not in out
     assert shown["AirflowConfigurationOptions"]["smtp.smtp_password"] == "<redacted>"
     assert shown["AirflowConfigurationOptions"]["secrets.backend_kwargs"] == "<redacted>"
     assert "hunter2" not in out
     assert out.endswith("dry run: nothing was created; pass --apply to create it\n")
     assert sorted(aws.mwaa.environments) == ["prod-2"]
+
+
+def test_clone_with_the_old_role_lists_what_it_lacks_and_creates_nothing(
+    aws: AwsDouble, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["-q", "clone", "old", "--name", "prod-3", "--airflow-version", "3.3.1"]
+
+    assert main(args) == 1
+    out = capsys.readouterr().out
+    old_role = SOURCE["ExecutionRoleArn"]
+    assert f"execution role {old_role} lacks 21 permission(s) the new environment needs:" in out
+    assert (
+        f"  airflow:PublishMetrics on arn:aws:airflow:{REGION}:{ACCOUNT}:environment/prod-3: implicit deny: no "
+        "statement allows it"
+    ) in out
+    assert f"  logs:PutLogEvents on arn:aws:logs:{REGION}:{ACCOUNT}:log-group:airflow-prod-3-Task:log-stream:*" in out
+    assert main([*args, "--apply"]) == 2
+    assert capsys.readouterr().err == (
+        f"mwaa-verify: error: not created: execution role {old_role} lacks 21 permission(s) listed above; grant "
+        "them (or pass --skip-role-check to create it anyway)\n"
+    )
+    assert sorted(aws.mwaa.environments) == ["prod-2"]
+
+
+def test_clone_with_a_role_that_does_not_exist(aws: AwsDouble, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = f"arn:aws:iam::{ACCOUNT}:role/nobody"
+
+    code = main(
+        ["-q", "clone", "old", "--name", "prod-3", "--airflow-version", "3.3.1", "--execution-role-arn", missing]
+    )
+
+    assert code == 2
+    assert capsys.readouterr().err == (
+        f"mwaa-verify: error: execution role {missing} does not exist; create it first, or name another with "
+        "--execution-role-arn\n"
+    )
 
 
 def test_clone_apply_creates_the_planned_environment(aws: AwsDouble, capsys: pytest.CaptureFixture[str]) -> None:

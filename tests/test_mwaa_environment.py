@@ -345,3 +345,14 @@ def test_metadata_parity_between_two_mwaa_environments_says_why_it_cannot_run(
             "its metadata database; export it"
         )
         assert "Traceback" not in text
+
+
+def test_plugins_that_are_not_a_zip_name_the_object(aws: AwsDouble, tmp_path: Path) -> None:
+    create_environment(aws, "badzip-env", {"plugins.zip": b"not a zip"}, PluginsS3Path="plugins.zip")
+
+    with opened(tmp_path, aws, "badzip-env") as environment, pytest.raises(EnvironmentStartError) as raised:
+        environment.plugins_path()
+
+    assert str(raised.value) == (
+        "environment 'prod': s3://badzip-env-bucket/plugins.zip is not a zip archive; MWAA needs plugins as a .zip"
+    )

@@ -227,18 +227,24 @@ class MwaaEnvironment(Environment):
         lines = (line.strip() for line in path.read_text(encoding="utf-8", errors="replace").splitlines())
         return [line for line in lines if line and not line.startswith("#")]
 
-    def _plugin_files(self) -> list[str]:
+    def _plugins_archive(self) -> zipfile.ZipFile | None:
         content = self._get_object("PluginsS3Path", "PluginsS3ObjectVersion")
         if content is None:
-            return []
+            return None
         try:
-            with zipfile.ZipFile(io.BytesIO(content)) as archive:
-                return sorted(name for name in archive.namelist() if name.endswith(".py"))
+            return zipfile.ZipFile(io.BytesIO(content))
         except zipfile.BadZipFile:
             raise EnvironmentStartError(
                 f"environment {self.name!r}: s3://{self.bucket}/{self.description['PluginsS3Path']} is not a zip "
                 f"archive; MWAA needs plugins as a .zip"
             ) from None
+
+    def _plugin_files(self) -> list[str]:
+        archive = self._plugins_archive()
+        if archive is None:
+            return []
+        with archive:
+            return sorted(name for name in archive.namelist() if name.endswith(".py"))
 
     def _scratch_dir(self) -> Path:
         if self._scratch is None:
@@ -273,12 +279,12 @@ class MwaaEnvironment(Environment):
         return path
 
     def plugins_path(self) -> Path | None:
-        content = self._get_object("PluginsS3Path", "PluginsS3ObjectVersion")
-        if content is None:
+        archive = self._plugins_archive()
+        if archive is None:
             return None
         folder = self._scratch_dir() / "plugins"
         if not folder.is_dir():
-            with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            with archive:
                 for member in archive.namelist():
                     if ".." not in Path(member).parts and not Path(member).is_absolute():
                         archive.extract(member, folder)

@@ -142,9 +142,8 @@ def _bucket_needs(environment: Mapping[str, Any]) -> RequirementGroup:
     return RequirementGroup("dag-bucket", f"read DAGs, plugins and requirements from {bucket_arn}", tuple(needs))
 
 
-def log_groups(environment: Mapping[str, Any]) -> dict[str, str]:
+def _log_groups(environment: Mapping[str, Any], arn: EnvironmentArn) -> dict[str, str]:
     """Enabled logging module -> its log group ARN (as MWAA reports it, or as MWAA names it)."""
-    arn = EnvironmentArn.parse(environment["Arn"])
     found = {}
     for module, logging in (environment.get("LoggingConfiguration") or {}).items():
         if module not in LOG_MODULES or not logging.get("Enabled"):
@@ -158,7 +157,7 @@ def log_groups(environment: Mapping[str, Any]) -> dict[str, str]:
 
 def _log_needs(environment: Mapping[str, Any], arn: EnvironmentArn) -> list[RequirementGroup]:
     groups = []
-    for module, group_arn in log_groups(environment).items():
+    for module, group_arn in _log_groups(environment, arn).items():
         stream = f"{group_arn}:log-stream:*"
         needs = (
             Need("logs:CreateLogGroup", group_arn),

@@ -179,6 +179,7 @@ def _import(args: argparse.Namespace) -> int:
 
 def _copy_logs(args: argparse.Namespace) -> int:
     from mwaa_verify.environments import open_environment
+    from mwaa_verify.iam.caller import task_log_read_problem
     from mwaa_verify.migrate.logs import copy_task_logs
 
     config = load_config(args.mwaa_config)
@@ -187,6 +188,9 @@ def _copy_logs(args: argparse.Namespace) -> int:
         open_environment(config.environment(args.source), config) as source,
         open_environment(config.environment(args.target), config) as target,
     ):
+        # the copy reads the old environment's logs with the caller's credentials: refuse before copying any
+        if problem := task_log_read_problem(source):
+            raise MwaaVerifyError(problem)
         copy_task_logs(source, target, args.failed_only, since)
     return 0
 
@@ -195,6 +199,7 @@ def _clone(args: argparse.Namespace) -> int:
     import json
 
     from mwaa_verify.environments import open_environment
+    from mwaa_verify.iam.account import account_blocks_public_access
     from mwaa_verify.migrate.clone import CloneError, create_environment, plan_clone, role_shortfalls
 
     config = load_config(args.mwaa_config)
@@ -209,8 +214,14 @@ def _clone(args: argparse.Namespace) -> int:
         print(f"CreateEnvironment request for {args.name!r}, cloned from {plan.source!r}:")
         print(json.dumps(plan.shown(), indent=2, sort_keys=True))
         print("\n".join(["changes from the source:", *(f"  {change}" for change in plan.changes)]))
-        missing = [] if args.skip_role_check else role_shortfalls(source.aws_client("iam"), plan, description["Arn"])
+        found = [] if args.skip_role_check else role_shortfalls(
+            source.aws_client("iam"), plan, description["Arn"], account_blocks_public_access(source)
+        )  # fmt: skip
+        missing = [item for item in found if not item.need.advisory]
         role = plan.request["ExecutionRoleArn"]
+        for item in found:
+            if item.need.advisory:
+                print(f"warning: execution role {role}: {item}; {item.need.advisory}")
         if missing:
             print(f"execution role {role} lacks {len(missing)} permission(s) the new environment needs:")
             print("\n".join(f"  {item}" for item in missing))

@@ -19,6 +19,7 @@ from mwaa_verify.airflow.versions import AirflowVersion
 from mwaa_verify.errors import ConfigError, UnknownEnvironmentError
 
 CONFIG_FILE_NAME = "mwaa-verify.toml"
+LOG_COPIERS = ("caller", "environment")
 CONFIG_ENV_VAR = "MWAA_VERIFY_CONFIG"
 CACHE_ENV_VAR = "MWAA_VERIFY_CACHE_DIR"
 
@@ -91,6 +92,9 @@ class Config:
     required_permissions: tuple[tuple[str, str], ...] = ()
     # the bucket (or s3:// location) the migration's export lives in: the target's role must read it
     migration_bucket: str | None = None
+    # who reads the old environment's task logs in a log copy: the caller of `mwaa-verify copy-logs`, or the
+    # new environment itself (its execution role then needs the reads)
+    logs_copied_by: str = "caller"
 
     def environment(self, name: str) -> EnvironmentConfig:
         try:
@@ -169,14 +173,20 @@ def _parse_file(path: Path) -> Config:
     verify = data.get("verify", {})
     if not isinstance(verify, dict):
         raise ConfigError(f"{where}: 'verify' must be a table")
-    _reject_unknown(verify, {"intended_config_differences", "required_permissions", "migration_bucket"},
-                    f"{where} [verify]")  # fmt: skip
+    _reject_unknown(verify, {"intended_config_differences", "required_permissions", "migration_bucket",
+                             "logs_copied_by"}, f"{where} [verify]")  # fmt: skip
     intended = _string_list(verify.get("intended_config_differences", []), base, f"{where} [verify] "
                             "intended_config_differences")  # fmt: skip
     permissions = _permissions(verify.get("required_permissions", []), f"{where} [verify] required_permissions")
     bucket = verify.get("migration_bucket")
     if bucket is not None:
         bucket = _string(bucket, base, f"{where} [verify] migration_bucket")
+    copied_by = verify.get("logs_copied_by", "caller")
+    if copied_by not in LOG_COPIERS:
+        raise ConfigError(
+            f"{where} [verify] logs_copied_by: {copied_by!r} is not one of {', '.join(map(repr, LOG_COPIERS))}; "
+            f'"caller" when `mwaa-verify copy-logs` copies, "environment" when the new environment copies them'
+        )
     return Config(
         path=path,
         environments=environments,
@@ -184,6 +194,7 @@ def _parse_file(path: Path) -> Config:
         intended_config_differences=intended,
         required_permissions=permissions,
         migration_bucket=bucket,
+        logs_copied_by=copied_by,
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -17,6 +18,9 @@ from mwaa_verify.config import Config, load_config
 from mwaa_verify.environments.base import DagReport, Environment, TaskLog
 from mwaa_verify.errors import MwaaVerifyError
 from mwaa_verify.iam.requirements import RequirementGroup
+
+if TYPE_CHECKING:
+    from mwaa_verify.iam.account import RoleSurroundings
 
 ENVIRONMENT_OPTIONS = {
     "source_env": "source",
@@ -225,21 +229,27 @@ def task_log_index(config: pytest.Config, option: str) -> dict[str, dict[str, Ta
 
 def iam_requirements(config: pytest.Config) -> dict[str, RequirementGroup]:
     """The permission groups --target's execution role must satisfy, by test id; derived once."""
+    from mwaa_verify.iam.account import account_blocks_public_access
     from mwaa_verify.iam.requirements import required_groups
 
     if _IAM_KEY not in config.stash:
-        target = opened_environment(config, "target").mwaa_description()
+        target_env = opened_environment(config, "target")
+        target = target_env.mwaa_description()
         try:
             report = dag_report(config, "target")
             operators: set[str] | str = {op for dag in report.dags.values() for op in dag.operators.values()}
         except MwaaVerifyError as exc:
             operators = f"cannot read the target's DAGs to find the AWS operators they use: {exc}"
-        source = opened_environment(config, "source").mwaa_description() if config.getoption("source") else None
         loaded = loaded_config(config)
+        # the old environment's task logs are read by whoever copies them: only an in-environment copy needs
+        # the target's role to read them (`mwaa-verify copy-logs` checks its caller before it copies)
+        copier_is_target = loaded.logs_copied_by == "environment" and config.getoption("source")
+        source = opened_environment(config, "source").mwaa_description() if copier_is_target else None
         export = config.getoption("mwaa_export") or ""
         bucket = loaded.migration_bucket or (export if export.startswith("s3://") else None)
+        blocks = account_blocks_public_access(target_env) if target else None
         groups = required_groups(
-            target, operators, bucket, source["Name"] if source else None, loaded.required_permissions
+            target, operators, bucket, source, loaded.required_permissions, *([blocks] if blocks else [])
         )
         config.stash[_IAM_KEY] = {group.id: group for group in groups}
     return config.stash[_IAM_KEY]
@@ -315,6 +325,19 @@ def _report_fixture(option: str):
 def iam_requirement_groups(pytestconfig: pytest.Config, target_env: Environment) -> dict[str, RequirementGroup]:
     """The permission groups the target's execution role must satisfy, by id."""
     return iam_requirements(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def iam_surroundings(target_env: Environment) -> RoleSurroundings | None:
+    """What besides the target's execution role decides its requests (SCPs, bucket and key policies), as far
+    as the caller may read them; None when the target has no role."""
+    from mwaa_verify.iam.account import read_surroundings
+
+    try:
+        role = target_env.execution_role()
+        return read_surroundings(target_env, role) if role is not None else None
+    except MwaaVerifyError as exc:
+        pytest.fail(f"cannot read the execution role of {target_env.name!r}: {exc}", pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -39,22 +39,37 @@ TEST_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", 
 RestBackend = Callable[[str, str, dict[str, Any], Any], tuple[int, Any]]
 
 
-def environment_arn(name: str, region: str = REGION) -> str:
-    return f"arn:aws:airflow:{region}:{ACCOUNT}:environment/{name}"
+# the partition of each region the tests use (AWS China and GovCloud have their own ARNs)
+PARTITIONS = {REGION: "aws", "us-east-1": "aws", "cn-north-1": "aws-cn", "us-gov-west-1": "aws-us-gov"}
 
 
-def describe(name: str, role: str, bucket: str, airflow_version: str = "3.3.1", **fields: Any) -> dict[str, Any]:
-    """A description as get_environment returns it, for an AVAILABLE environment."""
+def environment_arn(name: str, region: str = REGION, account: str = ACCOUNT) -> str:
+    return f"arn:{PARTITIONS[region]}:airflow:{region}:{account}:environment/{name}"
+
+
+def describe(
+    name: str,
+    role: str,
+    bucket: str,
+    airflow_version: str = "3.3.1",
+    region: str = REGION,
+    account: str = ACCOUNT,
+    **fields: Any,
+) -> dict[str, Any]:
+    """A description as get_environment returns it, for an AVAILABLE environment (in `region`'s partition)."""
+    partition = PARTITIONS[region]
     description = {
         "Name": name,
-        "Arn": environment_arn(name),
+        "Arn": environment_arn(name, region, account),
         "Status": "AVAILABLE",
         "CreatedAt": datetime(2024, 3, 1, tzinfo=UTC).timestamp(),
-        "WebserverUrl": f"{name}.airflow.{REGION}.on.aws",
-        "ExecutionRoleArn": f"arn:aws:iam::{ACCOUNT}:role/service-role/{role}",
-        "ServiceRoleArn": f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/airflow.amazonaws.com/{SERVICE_ROLE}",
+        "WebserverUrl": f"{name}.airflow.{region}.on.aws",
+        "ExecutionRoleArn": f"arn:{partition}:iam::{account}:role/service-role/{role}",
+        "ServiceRoleArn": (
+            f"arn:{partition}:iam::{account}:role/aws-service-role/airflow.amazonaws.com/{SERVICE_ROLE}"
+        ),
         "AirflowVersion": airflow_version,
-        "SourceBucketArn": f"arn:aws:s3:::{bucket}",
+        "SourceBucketArn": f"arn:{partition}:s3:::{bucket}",
         "DagS3Path": "dags",
         "EnvironmentClass": "mw1.small",
         "MaxWorkers": 10,
@@ -65,7 +80,7 @@ def describe(name: str, role: str, bucket: str, airflow_version: str = "3.3.1", 
             module: {
                 "Enabled": True,
                 "LogLevel": "INFO",
-                "CloudWatchLogGroupArn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:airflow-{name}-{suffix}",
+                "CloudWatchLogGroupArn": f"arn:{partition}:logs:{region}:{account}:log-group:airflow-{name}-{suffix}",
             }
             for module, suffix in {
                 "DagProcessingLogs": "DAGProcessing",
@@ -112,7 +127,7 @@ class MwaaDouble:
     def _create(self, name: str, body: dict[str, Any]) -> Response:
         if name in self.environments:
             return _error(400, "ValidationException", f"Environment {name} already exists")
-        bucket = body["SourceBucketArn"].removeprefix("arn:aws:s3:::")
+        bucket = body["SourceBucketArn"].split(":::", 1)[-1]
         role = body["ExecutionRoleArn"].rsplit("/", 1)[-1]
         fields = {key: value for key, value in body.items() if key not in {"Name"}}
         self.environments[name] = {**describe(name, role, bucket), **fields, "Status": "CREATING"}
@@ -165,10 +180,59 @@ def _simulation_refused(request: Request) -> Response:
     return Response(body, status=403, content_type="text/xml")
 
 
+def _simulated(request: Request, decisions: dict[str, str]) -> Response:
+    """IAM's SimulatePrincipalPolicy answer (query protocol, XML), with the decision the test scripted for
+    each action (moto does not implement the action)."""
+    query = urllib.parse.parse_qs(request.get_data(as_text=True))
+    actions = [value[0] for key, value in sorted(query.items()) if key.startswith("ActionNames.member.")]
+    resource = query.get("ResourceArns.member.1", ["*"])[0]
+    members = "".join(
+        f"<member><EvalActionName>{action}</EvalActionName><EvalResourceName>{resource}</EvalResourceName>"
+        f"<EvalDecision>{decisions.get(action, 'implicitDeny')}</EvalDecision><MatchedStatements/>"
+        "<MissingContextValues/></member>"
+        for action in actions
+    )
+    body = (
+        '<SimulatePrincipalPolicyResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">'
+        f"<SimulatePrincipalPolicyResult><IsTruncated>false</IsTruncated><EvaluationResults>{members}"
+        "</EvaluationResults></SimulatePrincipalPolicyResult><ResponseMetadata>"
+        "<RequestId>4b7c1a2e-0000-4000-8000-000000000001</RequestId></ResponseMetadata>"
+        "</SimulatePrincipalPolicyResponse>"
+    )
+    return Response(body, status=200, content_type="text/xml")
+
+
+def _action(request: Request, service: str | None) -> str | None:
+    """The IAM action a request performs, for the calls tests refuse: JSON-protocol calls by their target
+    header, and S3's public access block and bucket policy reads by their path."""
+    target = request.headers.get("X-Amz-Target")
+    if target and service:
+        return f"{service}:{target.rsplit('.', 1)[-1]}"
+    if service == "s3" and request.method == "GET":
+        if request.path.startswith("/v20180820/configuration/publicAccessBlock"):
+            return "s3:GetAccountPublicAccessBlock"
+        if "policy" in request.args:
+            return "s3:GetBucketPolicy"
+    return None
+
+
+def _access_denied(action: str, request: Request) -> Response:
+    """AWS's answer to a caller whose policies do not allow `action`, in the service's wire format."""
+    message = f"User: arn:aws:iam::{ACCOUNT}:user/verifier is not authorized to perform: {action}"
+    if request.headers.get("X-Amz-Target"):
+        return _json(400, {"__type": "AccessDeniedException", "message": message})
+    body = f"<Error><Code>AccessDenied</Code><Message>{message}</Message><RequestId>0</RequestId></Error>"
+    return Response(body, status=403, content_type="application/xml")
+
+
 @dataclass
 class AwsDouble:
     url: str
     mwaa: MwaaDouble
+    # IAM actions AWS refuses the caller (`logs:GetLogEvents`, `organizations:ListPoliciesForTarget`, ...)
+    denied: set[str] = field(default_factory=set)
+    # SimulatePrincipalPolicy's decision per action; None: IAM refuses the caller the simulation
+    simulation: dict[str, str] | None = None
 
 
 @contextmanager
@@ -176,17 +240,22 @@ def aws_double() -> Iterator[AwsDouble]:
     """One endpoint for every AWS service: MWAA's calls (signed for `airflow`) to the double, the rest to moto."""
     mwaa = MwaaDouble()
     moto_app = DomainDispatcherApplication(create_backend_app)
+    double: AwsDouble | None = None
 
     def app(environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
         service = _signing_service(request)
         if service == "airflow":
             return mwaa.handle(request)(environ, start_response)
-        if service == "iam":
-            body = request.get_data()
-            environ["wsgi.input"] = io.BytesIO(body)  # moto reads the body again
-            if b"Action=SimulatePrincipalPolicy" in body:
-                return _simulation_refused(request)(environ, start_response)
+        body = request.get_data()
+        environ["wsgi.input"] = io.BytesIO(body)  # moto reads the body again
+        action = _action(request, service)
+        if double is not None and action in double.denied:
+            return _access_denied(action, request)(environ, start_response)
+        if service == "iam" and b"Action=SimulatePrincipalPolicy" in body:
+            if double is not None and double.simulation is not None:
+                return _simulated(request, double.simulation)(environ, start_response)
+            return _simulation_refused(request)(environ, start_response)
         return moto_app(environ, start_response)
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per request
@@ -196,8 +265,9 @@ def aws_double() -> Iterator[AwsDouble]:
     url = f"http://127.0.0.1:{server.server_port}"
     # moto keeps its state per process: each double starts from an empty account
     urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=10).close()
+    double = AwsDouble(url, mwaa)
     try:
-        yield AwsDouble(url, mwaa)
+        yield double
     finally:
         server.shutdown()
         thread.join()

@@ -42,6 +42,7 @@ from mwaa_verify.environments.base import (
 from mwaa_verify.environments.cloudwatch import CloudWatchTaskLogs, task_log_group
 from mwaa_verify.environments.mwaa_settings import platform_settings
 from mwaa_verify.errors import EnvironmentStartError, MetadataError, ProbeError, aws_problem
+from mwaa_verify.iam.requirements import bucket_name
 from mwaa_verify.iam.role import read_role
 
 # MWAA keeps DAGs here on its hosts; filelocs in the REST API are absolute under it
@@ -204,7 +205,7 @@ class MwaaEnvironment(Environment):
 
     @property
     def bucket(self) -> str:
-        return self.description["SourceBucketArn"].removeprefix("arn:aws:s3:::")
+        return bucket_name(self.description["SourceBucketArn"])
 
     def _get_object(self, key_field: str, version_field: str) -> bytes | None:
         """The object the environment installs from (at its pinned version), read once."""

@@ -33,7 +33,11 @@ def simulated_decision(iam: Any, role_arn: str, need: Need) -> str:
         arguments["ResourceArns"] = [need.resource]
     if need.context:
         arguments["ContextEntries"] = [
-            {"ContextKeyName": key, "ContextKeyValues": [value], "ContextKeyType": "string"}
+            {
+                "ContextKeyName": key,
+                "ContextKeyValues": list(value) if isinstance(value, tuple) else [value],
+                "ContextKeyType": "string",
+            }
             for key, value in need.context.items()
         ]
     try:

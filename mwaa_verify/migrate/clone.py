@@ -19,7 +19,15 @@ from mwaa_verify.airflow.config_map import MOVED_IN_3, REMOVED_IN_3, is_sensitiv
 from mwaa_verify.airflow.versions import AirflowVersion
 from mwaa_verify.environments.mwaa_settings import create_environment_shape, setting_problem
 from mwaa_verify.errors import MwaaVerifyError, aws_problem
-from mwaa_verify.iam.requirements import EnvironmentArn, Shortfall, environment_needs, shortfalls, trust_shortfalls
+from mwaa_verify.iam.requirements import (
+    UNREAD,
+    AccountSetting,
+    EnvironmentArn,
+    Shortfall,
+    environment_needs,
+    shortfalls,
+    trust_shortfalls,
+)
 from mwaa_verify.iam.role import read_role
 
 # Secrets backends under the names older Airflow used, and where the Amazon provider keeps them now.
@@ -116,11 +124,15 @@ def _options(options: Mapping[str, str], old: AirflowVersion, new: AirflowVersio
     return kept, changes
 
 
-def role_shortfalls(iam: Any, plan: ClonePlan, source_arn: str) -> list[Shortfall]:
-    """What the planned environment's execution role would lack, judged as the IAM suite will judge it."""
+def role_shortfalls(
+    iam: Any, plan: ClonePlan, source_arn: str, blocks_public_access: AccountSetting = UNREAD
+) -> list[Shortfall]:
+    """What the planned environment's execution role would lack, judged as the IAM suite will judge it (in the
+    old environment's partition, region and account). Needs that may not apply (Need.advisory) are included:
+    the caller reports them as warnings."""
     old = EnvironmentArn.parse(source_arn)
     name, role_arn = plan.request["Name"], plan.request["ExecutionRoleArn"]
-    planned = {**plan.request, "Arn": f"arn:aws:airflow:{old.region}:{old.account}:environment/{name}"}
+    planned = {**plan.request, "Arn": old.arn("airflow", f"environment/{name}")}
     try:
         role = read_role(iam, role_arn)
     except iam.exceptions.NoSuchEntityException:
@@ -131,7 +143,7 @@ def role_shortfalls(iam: Any, plan: ClonePlan, source_arn: str) -> list[Shortfal
         raise CloneError(f"cannot read execution role {role_arn}: {aws_problem(exc)}") from None
     missing = [
         found
-        for group in environment_needs(planned)
+        for group in environment_needs(planned, blocks_public_access)
         for found in shortfalls(group, role.policies, role.permissions_boundary)
     ]
     return missing + (trust_shortfalls(role_arn, role.trust_policy) if role.trust_policy else [])

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import boto3
 import botocore.config
@@ -103,9 +103,10 @@ class MwaaEnvironment(Environment):
                     # a configured endpoint (a VPC endpoint, a proxy, a test double) is already the exact host
                     inject_host_prefix=self.config.endpoint_url is None,
                 )
-                self._clients[service] = self._session.client(
-                    service, endpoint_url=self.config.endpoint_url, config=options
-                )
+                client = self._session.client(service, endpoint_url=self.config.endpoint_url, config=options)
+                if self.config.endpoint_url:
+                    exact_endpoint(client, self.config.endpoint_url)
+                self._clients[service] = client
         return self._clients[service]
 
     def start(self) -> None:
@@ -372,6 +373,17 @@ class MwaaEnvironment(Environment):
             files=reports,
             dags=dags,
         )
+
+
+def exact_endpoint(client: Any, endpoint_url: str) -> None:
+    """Send every request of `client` to `endpoint_url` itself: S3 Control's endpoint rules put the account id
+    in front of the host (`123456789012.<endpoint>`), which a configured endpoint does not serve."""
+    netloc = urlsplit(endpoint_url).netloc
+
+    def to_endpoint(request: Any, **_: Any) -> None:
+        request.url = urlunsplit(urlsplit(request.url)._replace(netloc=netloc))
+
+    client.meta.events.register("before-sign.s3-control", to_endpoint)
 
 
 def _relative(fileloc: str, in_bucket: set[str]) -> str:

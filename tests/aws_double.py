@@ -39,12 +39,13 @@ TEST_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", 
 RestBackend = Callable[[str, str, dict[str, Any], Any], tuple[int, Any]]
 
 
-# the partition of each region the tests use (AWS China and GovCloud have their own ARNs)
-PARTITIONS = {REGION: "aws", "us-east-1": "aws", "cn-north-1": "aws-cn", "us-gov-west-1": "aws-us-gov"}
+def partition_of(region: str) -> str:
+    """The partition a region belongs to: AWS China and GovCloud have ARNs of their own."""
+    return "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
 
 
 def environment_arn(name: str, region: str = REGION, account: str = ACCOUNT) -> str:
-    return f"arn:{PARTITIONS[region]}:airflow:{region}:{account}:environment/{name}"
+    return f"arn:{partition_of(region)}:airflow:{region}:{account}:environment/{name}"
 
 
 def describe(
@@ -57,7 +58,7 @@ def describe(
     **fields: Any,
 ) -> dict[str, Any]:
     """A description as get_environment returns it, for an AVAILABLE environment (in `region`'s partition)."""
-    partition = PARTITIONS[region]
+    partition = partition_of(region)
     description = {
         "Name": name,
         "Arn": environment_arn(name, region, account),
@@ -106,9 +107,11 @@ class MwaaDouble:
     # the next N InvokeRestApi calls are throttled, as MWAA does under load
     throttle_next: int = 0
     calls: list[tuple[str, str]] = field(default_factory=list)
+    _region: str = REGION  # of the request being answered
 
     def handle(self, request: Request) -> Response:
         self.calls.append((request.method, request.path))
+        self._region = _signing_region(request) or REGION
         match = re.fullmatch(r"/environments/([^/]+)", request.path)
         if request.path == "/environments" and request.method == "GET":
             return _json(200, {"Environments": sorted(self.environments)})
@@ -130,8 +133,9 @@ class MwaaDouble:
         bucket = body["SourceBucketArn"].split(":::", 1)[-1]
         role = body["ExecutionRoleArn"].rsplit("/", 1)[-1]
         fields = {key: value for key, value in body.items() if key not in {"Name"}}
-        self.environments[name] = {**describe(name, role, bucket), **fields, "Status": "CREATING"}
-        return _json(200, {"Arn": environment_arn(name)})
+        created = {**describe(name, role, bucket, region=self._region), **fields, "Status": "CREATING"}
+        self.environments[name] = created
+        return _json(200, {"Arn": created["Arn"]})
 
     def _invoke(self, name: str, body: dict[str, Any]) -> Response:
         if name not in self.environments:
@@ -161,6 +165,11 @@ def _error(status: int, code: str, message: str | None, body: dict[str, Any] | N
     if message is not None:
         payload["message"] = message
     return _json(status, payload, {"x-amzn-ErrorType": code})
+
+
+def _signing_region(request: Request) -> str | None:
+    found = re.search(r"Credential=[^/]+/[^/]+/([^/]+)/[^/]+/aws4_request", request.headers.get("Authorization", ""))
+    return found.group(1) if found else None
 
 
 def _signing_service(request: Request) -> str | None:

@@ -16,13 +16,13 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from aws_double import ACCOUNT, PARTITIONS, REGION
+from aws_double import ACCOUNT, REGION, partition_of
 
 
 def documented_policy(environment: str, bucket: str, region: str = REGION, account: str = ACCOUNT) -> dict[str, Any]:
     """The guide's sample policy for an AWS owned key (and s3:GetAccountPublicAccessBlock, which its current
     version adds)."""
-    p = PARTITIONS[region]
+    p = partition_of(region)
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -95,7 +95,7 @@ def customer_managed_key_policy(
 ) -> dict[str, Any]:
     """The guide's sample policy for a customer managed key: the same statements, with the key used through
     SQS and S3 in place of any AWS owned key."""
-    p = PARTITIONS[region]
+    p = partition_of(region)
     policy = without(documented_policy(environment, bucket, region, account), "AwsOwnedKey")
     return with_statement(
         policy,
@@ -121,7 +121,7 @@ def logs_key_policy_statement(region: str = REGION, account: str = ACCOUNT) -> d
         "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
         "Resource": "*",
         "Condition": {
-            "ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:{PARTITIONS[region]}:logs:{region}:{account}:*"}
+            "ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:{partition_of(region)}:logs:{region}:{account}:*"}
         },
     }
 
@@ -132,7 +132,7 @@ def key_policy(*statements: dict[str, Any], region: str = REGION, account: str =
     root = {
         "Sid": "Enable IAM User Permissions",
         "Effect": "Allow",
-        "Principal": {"AWS": f"arn:{PARTITIONS[region]}:iam::{account}:root"},
+        "Principal": {"AWS": f"arn:{partition_of(region)}:iam::{account}:root"},
         "Action": "kms:*",
         "Resource": "*",
     }
@@ -146,7 +146,7 @@ def cloudformation_sample_policy(
     renders it for stack `stack`: the environment is named `{stack}-MwaaEnvironment`; PublishMetrics names
     `environment/${EnvironmentName}` (the template's parameter, `environment_parameter` here); the log groups
     are `airflow-${AWS::StackName}*`. It has no s3:GetAccountPublicAccessBlock."""
-    p = PARTITIONS[region]
+    p = partition_of(region)
     bucket_arn = f"arn:{p}:s3:::{bucket}"
     return {
         "Version": "2012-10-17",

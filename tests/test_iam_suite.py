@@ -11,7 +11,7 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_double import ACCOUNT, PARTITIONS, REGION, AwsDouble, ScriptedRestApi, describe
+from aws_double import ACCOUNT, REGION, AwsDouble, ScriptedRestApi, describe, partition_of
 from mwaa_policies import (
     ENVIRONMENT_GROUPS,
     cloudformation_sample_policy,
@@ -313,7 +313,7 @@ ROLE_TESTS = "execution_role_allows"
 def test_environments_in_china_and_govcloud_are_judged_in_their_partition(
     pytester: pytest.Pytester, aws: AwsDouble, region: str
 ) -> None:
-    partition = PARTITIONS[region]
+    partition = partition_of(region)
     right = f"right-{partition}"
     add_environment(
         aws, right, with_statement(documented_policy(right, f"{right}-dags", region=region), GLUE_GRANT), region=region

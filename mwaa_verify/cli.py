@@ -200,7 +200,7 @@ def _clone(args: argparse.Namespace) -> int:
 
     from mwaa_verify.environments import open_environment
     from mwaa_verify.iam.account import account_blocks_public_access
-    from mwaa_verify.migrate.clone import CloneError, create_environment, plan_clone, role_shortfalls
+    from mwaa_verify.migrate.clone import CloneError, check_role, create_environment, plan_clone
 
     config = load_config(args.mwaa_config)
     chosen = config.environment(args.source)
@@ -214,14 +214,13 @@ def _clone(args: argparse.Namespace) -> int:
         print(f"CreateEnvironment request for {args.name!r}, cloned from {plan.source!r}:")
         print(json.dumps(plan.shown(), indent=2, sort_keys=True))
         print("\n".join(["changes from the source:", *(f"  {change}" for change in plan.changes)]))
-        found = [] if args.skip_role_check else role_shortfalls(
+        checked = None if args.skip_role_check else check_role(
             source.aws_client("iam"), plan, description["Arn"], account_blocks_public_access(source)
         )  # fmt: skip
-        missing = [item for item in found if not item.need.advisory]
+        missing = checked.missing if checked else []
         role = plan.request["ExecutionRoleArn"]
-        for item in found:
-            if item.need.advisory:
-                print(f"warning: execution role {role}: {item}; {item.need.advisory}")
+        for item in checked.warnings if checked else []:
+            print(f"warning: execution role {role}: {item}; {item.need.advisory}")
         if missing:
             print(f"execution role {role} lacks {len(missing)} permission(s) the new environment needs:")
             print("\n".join(f"  {item}" for item in missing))

@@ -11,7 +11,7 @@ from pathlib import Path
 import boto3
 import pytest
 from aws_double import ACCOUNT, REGION, AwsDouble, aws_for_tests, describe
-from mwaa_policies import documented_policy, trust_policy, with_statement
+from mwaa_policies import documented_policy, trust_policy, with_statement, without
 
 from mwaa_verify.cli import main
 from mwaa_verify.migrate.clone import CloneError, plan_clone
@@ -220,4 +220,36 @@ def test_clone_of_a_kind_that_is_not_mwaa(no_config: Path, capsys: pytest.Captur
     assert capsys.readouterr().err == (
         "mwaa-verify: error: environment 'rehearsal' is of kind 'ephemeral'; clone copies an MWAA environment "
         "(kind 'mwaa')\n"
+    )
+
+
+def test_clone_in_china_judges_the_role_in_aws_cn_and_warns_of_what_it_could_not_read(
+    no_config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    region = "cn-north-1"
+    with aws_for_tests() as double:
+        double.mwaa.environments["cn-2"] = describe("cn-2", "cn-2-role", "cn-dags", "2.10.3", region=region)
+        iam = boto3.client("iam", endpoint_url=double.url, region_name=region)
+        iam.create_role(
+            RoleName="cn-3-role", Path="/service-role/", AssumeRolePolicyDocument=json.dumps(trust_policy())
+        )
+        role = without(documented_policy("cn-3", "cn-dags", region=region), "PublicAccessBlock")
+        iam.put_role_policy(RoleName="cn-3-role", PolicyName="execution", PolicyDocument=json.dumps(role))
+        (no_config / "mwaa-verify.toml").write_text(
+            f'[environments.old]\nkind = "mwaa"\nenvironment_name = "cn-2"\nregion = "{region}"\n'
+            f'endpoint_url = "{double.url}"\n'
+        )
+        monkeypatch.setattr(double, "denied", {"s3:GetAccountPublicAccessBlock"})
+        new_role = f"arn:aws-cn:iam::{ACCOUNT}:role/service-role/cn-3-role"
+
+        code = main(["-q", "clone", "old", "--name", "cn-3", "--airflow-version", "3.3.1",
+                     "--execution-role-arn", new_role])  # fmt: skip
+
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "lacks" not in out
+    (warning,) = [line for line in out.splitlines() if line.startswith("warning:")]
+    assert warning.startswith(
+        f"warning: execution role {new_role}: s3:GetAccountPublicAccessBlock on *: implicit deny: no statement allows "
+        "it; needed only if the account blocks public access, and the account's setting could not be read"
     )

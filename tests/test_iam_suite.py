@@ -253,11 +253,15 @@ def test_local_target_is_judged_by_its_policy_file_and_declared_needs(
 
     outcomes = junit_outcomes(report)
     assert sorted(outcomes) == [
+        "test_account_policies_were_evaluated",
         "test_execution_role_allows[declared]",
         "test_execution_role_trusts_mwaa",
+        "test_key_policy_lets_cloudwatch_logs_use_the_key",
         "test_target_role_keeps_source_permissions",
     ]
     assert outcomes["test_execution_role_trusts_mwaa"] == "SKIPPED"
+    assert outcomes["test_account_policies_were_evaluated"] == "SKIPPED"
+    assert outcomes["test_key_policy_lets_cloudwatch_logs_use_the_key"] == "SKIPPED"
     assert outcomes["test_target_role_keeps_source_permissions"] is None
     assert (
         "the permissions declared in mwaa-verify.toml: 1 missing permission(s) in execution role policy.json: "

@@ -142,10 +142,21 @@ def shortfalls(
     boundary: Policy | None = None,
     around: Surroundings = NOTHING_AROUND,
 ) -> list[Shortfall]:
-    """The needs of `group` the policies do not allow (advisory ones included: see Need.advisory), each with
-    the statements (or absence) that decided it."""
+    """The needs of `group` the policies do not allow, each with the statements (or absence) that decided it.
+    Advisory needs (Need.advisory) are not among them: see advisories()."""
     decided = decisions(group, policies, boundary, around)
-    return [Shortfall(need, decision) for need, decision in decided if not decision.allowed]
+    return [Shortfall(need, decision) for need, decision in decided if not decision.allowed and not need.advisory]
+
+
+def advisories(
+    group: RequirementGroup,
+    policies: Iterable[Policy],
+    boundary: Policy | None = None,
+    around: Surroundings = NOTHING_AROUND,
+) -> list[Shortfall]:
+    """The needs of `group` that may not apply and that the policies do not allow: warnings, not failures."""
+    decided = decisions(group, policies, boundary, around)
+    return [Shortfall(need, decision) for need, decision in decided if not decision.allowed and need.advisory]
 
 
 # -- the environment's own needs ---------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from mwaa_verify.iam.requirements import (
     AccountSetting,
     EnvironmentArn,
     Shortfall,
+    advisories,
     environment_needs,
     shortfalls,
     trust_shortfalls,
@@ -124,12 +125,15 @@ def _options(options: Mapping[str, str], old: AirflowVersion, new: AirflowVersio
     return kept, changes
 
 
-def role_shortfalls(
-    iam: Any, plan: ClonePlan, source_arn: str, blocks_public_access: AccountSetting = UNREAD
-) -> list[Shortfall]:
+@dataclass(frozen=True)
+class RoleCheck:
+    missing: list[Shortfall]  # what the role lacks: the new environment would fail
+    warnings: list[Shortfall]  # what it lacks that may not be needed (Need.advisory says why)
+
+
+def check_role(iam: Any, plan: ClonePlan, source_arn: str, blocks_public_access: AccountSetting = UNREAD) -> RoleCheck:
     """What the planned environment's execution role would lack, judged as the IAM suite will judge it (in the
-    old environment's partition, region and account). Needs that may not apply (Need.advisory) are included:
-    the caller reports them as warnings."""
+    old environment's partition, region and account)."""
     old = EnvironmentArn.parse(source_arn)
     name, role_arn = plan.request["Name"], plan.request["ExecutionRoleArn"]
     planned = {**plan.request, "Arn": old.arn("airflow", f"environment/{name}")}
@@ -141,12 +145,18 @@ def role_shortfalls(
         ) from None
     except (BotoCoreError, ClientError) as exc:
         raise CloneError(f"cannot read execution role {role_arn}: {aws_problem(exc)}") from None
-    missing = [
-        found
-        for group in environment_needs(planned, blocks_public_access)
-        for found in shortfalls(group, role.policies, role.permissions_boundary)
-    ]
-    return missing + (trust_shortfalls(role_arn, role.trust_policy) if role.trust_policy else [])
+    groups = environment_needs(planned, blocks_public_access)
+    missing = [found for group in groups for found in shortfalls(group, role.policies, role.permissions_boundary)]
+    trust = trust_shortfalls(role_arn, role.trust_policy) if role.trust_policy else []
+    warnings = [found for group in groups for found in advisories(group, role.policies, role.permissions_boundary)]
+    return RoleCheck(missing + trust, warnings)
+
+
+def role_shortfalls(
+    iam: Any, plan: ClonePlan, source_arn: str, blocks_public_access: AccountSetting = UNREAD
+) -> list[Shortfall]:
+    """What the planned environment's execution role would lack (check_role's failures)."""
+    return check_role(iam, plan, source_arn, blocks_public_access).missing
 
 
 def create_environment(mwaa: Any, plan: ClonePlan) -> str:

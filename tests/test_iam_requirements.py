@@ -394,3 +394,23 @@ def test_simulation_disagreements_are_reported_with_both_answers() -> None:
         f"kms:Decrypt on arn:aws:kms:{REGION}:*:key/* (kms:ViaService = sqs.{REGION}.amazonaws.com): the local "
         "evaluator says allowed, IAM SimulatePrincipalPolicy says explicitDeny"
     ]
+
+
+def test_a_bucket_policy_that_only_refuses_plain_http_does_not_fail_the_role() -> None:
+    bucket_arn = "arn:aws:s3:::prod-3-dags"
+    tls_only = {
+        "Sid": "TlsOnly",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [bucket_arn, f"{bucket_arn}/*"],
+        "Condition": {"BoolIfExists": {"aws:SecureTransport": "false"}},
+    }
+    around = Surroundings(
+        principal=f"arn:aws:iam::{ACCOUNT}:role/service-role/prod-3-role",
+        bucket_policies={bucket_arn: Policy("bucket policy of prod-3-dags", {"Statement": [tls_only]})},
+    )
+
+    failing = failing_groups(documented_policy("prod-3", "prod-3-dags"), environment_needs(ENVIRONMENT), around)
+
+    assert failing == {}

@@ -32,7 +32,10 @@ class Need:
     def requests(self, principal: str | None = None) -> list[Request]:
         """The request, once per spelling where a context value has alternatives (a tuple: AWS China's
         `.amazonaws.com.cn` service names next to the guide's `.amazonaws.com`); any of them allowed suffices."""
-        extra = {"aws:PrincipalArn": principal} if principal else {}
+        # what AWS puts in every request of the role: TLS (MWAA's clients use it), and who the principal is
+        extra: dict[str, str] = {"aws:SecureTransport": "true"}
+        if principal:
+            extra.update({"aws:PrincipalArn": principal, "aws:PrincipalAccount": principal.split(":")[4]})
         keys = list(self.context)
         choices = [value if isinstance(value, tuple) else (value,) for value in self.context.values()]
         return [

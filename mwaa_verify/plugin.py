@@ -247,9 +247,13 @@ def iam_requirements(config: pytest.Config) -> dict[str, RequirementGroup]:
         source = opened_environment(config, "source").mwaa_description() if copier_is_target else None
         export = config.getoption("mwaa_export") or ""
         bucket = loaded.migration_bucket or (export if export.startswith("s3://") else None)
-        blocks = account_blocks_public_access(target_env) if target else None
         groups = required_groups(
-            target, operators, bucket, source, loaded.required_permissions, *([blocks] if blocks else [])
+            target,
+            operators,
+            bucket,
+            source,
+            loaded.required_permissions,
+            blocks_public_access=account_blocks_public_access(target_env),
         )
         config.stash[_IAM_KEY] = {group.id: group for group in groups}
     return config.stash[_IAM_KEY]

@@ -184,3 +184,15 @@ def test_cli_reports_a_bad_config_in_one_line_without_traceback(no_config: Path,
     assert exit_code == 2
     assert err.startswith("mwaa-verify: error: ") and "unknown kind 'kubernetes'" in err
     assert "Traceback" not in err and err.count("\n") == 1
+
+
+def test_who_copies_the_task_logs_is_caller_or_environment(no_config: Path) -> None:
+    assert load_config(write(no_config, '[verify]\nlogs_copied_by = "environment"\n')).logs_copied_by == "environment"
+    assert load_config(write(no_config, "[verify]\n")).logs_copied_by == "caller"
+
+    message = error_for(no_config, '[verify]\nlogs_copied_by = "agent"\n')
+
+    assert message == (
+        f"{no_config / 'mwaa-verify.toml'} [verify] logs_copied_by: 'agent' is not one of 'caller', 'environment'; "
+        '"caller" when `mwaa-verify copy-logs` copies, "environment" when the new environment copies them'
+    )

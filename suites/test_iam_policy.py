@@ -77,7 +77,7 @@ def test_execution_role_allows(
         if iam is None or role.arn is None:
             pytest.skip(f"IAM simulation needs an AWS role; {target_env.name!r} has a policy file")
         try:
-            disagreeing = disagreements(iam, role.arn, [(need, decision.allowed) for need, decision in decided])
+            disagreeing = disagreements(iam, role.arn, [(need, decision.allowed) for need, decision in decided], around)
         except MwaaVerifyError as exc:
             pytest.fail(str(exc), pytrace=False)
         assert not disagreeing, f"{group.purpose}: " + "; ".join(map(str, disagreeing))

@@ -414,3 +414,26 @@ def test_a_bucket_policy_that_only_refuses_plain_http_does_not_fail_the_role() -
     failing = failing_groups(documented_policy("prod-3", "prod-3-dags"), environment_needs(ENVIRONMENT), around)
 
     assert failing == {}
+
+
+def test_simulation_is_given_the_bucket_policy_the_local_evaluator_applied() -> None:
+    iam = boto3.client("iam", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+    role = f"arn:aws:iam::{ACCOUNT}:role/service-role/prod-3-role"
+    bucket_policy = {"Statement": [{"Effect": "Deny", "Principal": "*", "Action": "s3:GetObject",
+                                    "Resource": "arn:aws:s3:::prod-3-dags/*"}]}  # fmt: skip
+    around = Surroundings(principal=role, bucket_policies={"arn:aws:s3:::prod-3-dags": Policy("b", bucket_policy)})
+    need = Need("s3:GetObject", "arn:aws:s3:::prod-3-dags/dags/*")
+    with Stubber(iam) as stub:
+        expected = {
+            "PolicySourceArn": role,
+            "ActionNames": ["s3:GetObject"],
+            "ResourceArns": [need.resource],
+            "ResourcePolicy": json.dumps(bucket_policy),
+            "ResourceOwner": f"arn:aws:iam::{ACCOUNT}:root",
+        }
+        answer = {"EvaluationResults": [{"EvalActionName": need.action, "EvalDecision": "explicitDeny"}]}
+        stub.add_response("simulate_principal_policy", answer, expected)
+
+        found = disagreements(iam, role, [(need, False)], around)
+
+    assert found == []

@@ -85,6 +85,12 @@ class Surroundings:
     bucket_policies: Mapping[str, Policy] = field(default_factory=dict)  # bucket ARN -> its policy
     key_policies: Mapping[str, Policy] = field(default_factory=dict)  # key ARN -> its key policy
 
+    def resource_policy(self, resource: str) -> Policy | None:
+        """The resource policy that governs `resource`: its key's policy, or its bucket's."""
+        if resource in self.key_policies:
+            return self.key_policies[resource]
+        return next((policy for arn, policy in self.bucket_policies.items() if resource.split("/")[0] == arn), None)
+
 
 NOTHING_AROUND = Surroundings()
 
@@ -92,16 +98,13 @@ NOTHING_AROUND = Surroundings()
 def decide(need: Need, policies: Sequence[Policy], boundary: Policy | None, around: Surroundings) -> Decision:
     """The decision for one need: the role's policies and boundary, the SCPs, and the resource policy that
     governs the need's resource (a bucket policy for the bucket and its objects, a key policy for the key)."""
-    key_policy = around.key_policies.get(need.resource)
-    bucket_policy = next(
-        (policy for arn, policy in around.bucket_policies.items() if need.resource.split("/")[0] == arn), None
-    )
+    resource_policy = around.resource_policy(need.resource)
     decided = []
     for request in need.requests(around.principal):
-        if key_policy is not None:
-            decision = _key_decision(request, policies, boundary, around, key_policy)
+        if need.resource in around.key_policies:
+            decision = _key_decision(request, policies, boundary, around, around.key_policies[need.resource])
         else:
-            decision = evaluate(request, policies, boundary, around.scps, bucket_policy)
+            decision = evaluate(request, policies, boundary, around.scps, resource_policy)
         if decision.allowed:
             return decision
         decided.append(decision)

@@ -6,6 +6,7 @@ file, the key and the fix, so a user never has to read a traceback to correct a 
 
 from __future__ import annotations
 
+import argparse
 import difflib
 import os
 import re
@@ -21,6 +22,8 @@ from mwaa_verify.errors import ConfigError, UnknownEnvironmentError
 CONFIG_FILE_NAME = "mwaa-verify.toml"
 CONFIG_ENV_VAR = "MWAA_VERIFY_CONFIG"
 CACHE_ENV_VAR = "MWAA_VERIFY_CACHE_DIR"
+# --since beyond a century reaches before any Airflow existed (and, far enough, before year 1)
+MAX_SINCE_DAYS = 36_500
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,37 @@ class Config:
             raise UnknownEnvironmentError(_unknown_environment_message(name, self)) from None
 
 
+def since_days(text: str) -> int:
+    """The value of --since (CLI and pytest plugin alike): a whole, positive number of days."""
+    try:
+        days = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--since takes a whole number of days, got {text!r}") from None
+    if days <= 0:
+        raise argparse.ArgumentTypeError(f"--since takes a positive number of days, got {days}")
+    if days > MAX_SINCE_DAYS:
+        raise argparse.ArgumentTypeError(
+            f"--since takes at most {MAX_SINCE_DAYS} days (a century), got {days}; leave it out for all history"
+        )
+    return days
+
+
+def provisionable_version(text: Any, where: str) -> str:
+    """An Airflow version the tool can provision (ephemeral environments, the demo), normalised to X.Y.Z."""
+    if not isinstance(text, str) or not text.strip():
+        raise ConfigError(f"{where} must be a non-empty string, got {text!r}")
+    try:
+        version = AirflowVersion.parse(text)
+    except ValueError:
+        raise ConfigError(f"{where} = {text!r} is not an Airflow version; write it as X.Y.Z, e.g. '2.10.5'") from None
+    if not version.is_provisionable:
+        raise ConfigError(
+            f"{where} = {text!r}: ephemeral environments provision Airflow "
+            f"{', '.join(AirflowVersion.PROVISIONABLE_LINES)}.x; pick a version from one of those lines"
+        )
+    return str(version)
+
+
 def default_cache_dir() -> Path:
     if os.environ.get(CACHE_ENV_VAR):
         return Path(os.environ[CACHE_ENV_VAR]).expanduser()
@@ -111,6 +145,11 @@ def load_config(path: str | os.PathLike[str] | None = None, start: Path | None =
     explicit = path or os.environ.get(CONFIG_ENV_VAR)
     if explicit:
         found = Path(explicit).expanduser()
+        if found.is_dir():
+            raise ConfigError(
+                f"configuration file {found} is a directory; pass the file itself to --mwaa-config "
+                f"(or ${CONFIG_ENV_VAR}), e.g. {found / CONFIG_FILE_NAME}"
+            )
         if not found.is_file():
             raise ConfigError(
                 f"configuration file {found} does not exist; pass an existing file to --mwaa-config "
@@ -158,7 +197,7 @@ def _parse_file(path: Path) -> Config:
     base = path.parent
     cache_dir = default_cache_dir()
     if "cache_dir" in data:
-        cache_dir = _path(data["cache_dir"], base, f"{where}: cache_dir")
+        cache_dir = _directory_to_write(data["cache_dir"], base, f"{where}: cache_dir")
     environments_table = data.get("environments", {})
     if not isinstance(environments_table, dict):
         raise ConfigError(f"{where}: 'environments' must be a table of [environments.<name>] sections")
@@ -230,9 +269,45 @@ def _existing_dir(value: Any, base: Path, where: str) -> Path:
 
 def _existing_file(value: Any, base: Path, where: str) -> Path:
     path = _path(value, base, where)
+    if path.is_dir():
+        raise ConfigError(f"{where} = {value!r}: {path} is a directory, not a file; point it at the file")
     if not path.is_file():
         raise ConfigError(f"{where} = {value!r}: file {path} does not exist; fix the path")
     return path
+
+
+def _executable_file(value: Any, base: Path, where: str) -> Path:
+    path = _existing_file(value, base, where)
+    if not os.access(path, os.X_OK):
+        raise ConfigError(
+            f"{where} = {value!r}: {path} is not executable; point it at the Python interpreter of the Airflow "
+            f"installation (e.g. /opt/airflow/venv/bin/python)"
+        )
+    return path
+
+
+def _directory_to_write(value: Any, base: Path, where: str) -> Path:
+    from mwaa_verify.directories import check_writable_directory
+
+    path = _path(value, base, where)
+    check_writable_directory(path, f"{where} =")
+    return path
+
+
+def _database_url(value: Any, base: Path, where: str) -> str:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    text = _string(value, base, where)
+    try:
+        make_url(text).get_dialect()  # also catches a misspelt scheme such as postgress://
+    except (ArgumentError, ValueError):
+        # the value may hold a password: never repeat it
+        raise ConfigError(
+            f"{where} is not a database URL; write it as Airflow's [database] sql_alchemy_conn, e.g. "
+            f"postgresql+psycopg2://user:password@host:5432/airflow"
+        ) from None
+    return text
 
 
 REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
@@ -263,17 +338,7 @@ def _url(value: Any, base: Path, where: str) -> str:
 
 
 def _airflow_version(value: Any, base: Path, where: str) -> str:
-    text = _string(value, base, where)
-    try:
-        version = AirflowVersion.parse(text)
-    except ValueError:
-        raise ConfigError(f"{where} = {text!r} is not an Airflow version; write it as X.Y.Z, e.g. '2.10.5'") from None
-    if not version.is_provisionable:
-        raise ConfigError(
-            f"{where} = {text!r}: ephemeral environments provision Airflow "
-            f"{', '.join(AirflowVersion.PROVISIONABLE_LINES)}.x; pick a version from one of those lines"
-        )
-    return str(version)
+    return provisionable_version(value, where)
 
 
 def _string_list(value: Any, base: Path, where: str) -> tuple[str, ...]:
@@ -297,8 +362,8 @@ KINDS: dict[str, tuple[type, dict[str, tuple[bool, Converter]]]] = {
     "local": (
         LocalConfig,
         {
-            "python": (True, _existing_file),
-            "sql_alchemy_conn": (True, _string),
+            "python": (True, _executable_file),
+            "sql_alchemy_conn": (True, _database_url),
             "dags_folder": (True, _existing_dir),
             "base_log_folder": (False, _path),
             "airflow_home": (False, _path),
@@ -313,7 +378,7 @@ KINDS: dict[str, tuple[type, dict[str, tuple[bool, Converter]]]] = {
             "python_version": (False, _string),
             "requirements": (False, _string_list),
             "airflow_config": (False, _string_table),
-            "workdir": (False, _path),
+            "workdir": (False, _directory_to_write),
             "policy_file": (False, _existing_file),
         },
     ),

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from mwaa_verify import progress
 from mwaa_verify.airflow.versions import AirflowVersion
+from mwaa_verify.directories import check_writable_directory
 from mwaa_verify.errors import EnvironmentStartError
 
 READY_MARKER = ".mwaa-verify-ready.json"
@@ -45,6 +46,7 @@ def ensure_virtualenv(
     python = venv / "bin" / "python"
     if (venv / READY_MARKER).exists():
         return python
+    check_writable_directory(cache_dir, "cache directory (cache_dir in mwaa-verify.toml or $MWAA_VERIFY_CACHE_DIR)")
     venv.parent.mkdir(parents=True, exist_ok=True)
     with _lock(venv.with_name(venv.name + ".lock")):
         if (venv / READY_MARKER).exists():  # another process built it while we waited

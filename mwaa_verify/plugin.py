@@ -8,14 +8,15 @@ it is loaded into every pytest session of a Python that has mwaa-verify installe
 from __future__ import annotations
 
 import argparse
+import inspect
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from mwaa_verify.config import Config, load_config
+from mwaa_verify.config import Config, load_config, since_days
 from mwaa_verify.environments.base import DagReport, Environment, TaskLog
-from mwaa_verify.errors import MwaaVerifyError
+from mwaa_verify.errors import MwaaVerifyError, aws_problem
 from mwaa_verify.iam.requirements import RequirementGroup
 
 ENVIRONMENT_OPTIONS = {
@@ -30,16 +31,8 @@ _REPORT_KEY = pytest.StashKey[dict[str, DagReport]]()
 _WINDOW_KEY = pytest.StashKey[datetime | None]()
 _LOGS_KEY = pytest.StashKey[dict[str, dict[str, dict[str, TaskLog]]]]()
 _IAM_KEY = pytest.StashKey[dict[str, RequirementGroup]]()
-
-
-def _positive_days(text: str) -> int:
-    try:
-        days = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--since takes a whole number of days, got {text!r}") from None
-    if days <= 0:
-        raise argparse.ArgumentTypeError(f"--since takes a positive number of days, got {days}")
-    return days
+# why collection must stop: raised as one usage error once collection is over, never as a collection traceback
+_REFUSAL_KEY = pytest.StashKey[str]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -52,7 +45,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="configuration file (default: mwaa-verify.toml or [tool.mwaa_verify] in pyproject.toml, "
         "searched upwards from the current directory)",
     )
-    group.addoption("--since", metavar="DAYS", type=_positive_days, help="verify only the last DAYS days of history")
+    group.addoption("--since", metavar="DAYS", help="verify only the last DAYS days of history")
     group.addoption(
         "--logs-failed-only",
         action="store_true",
@@ -74,20 +67,44 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "needs_source: the test inspects the --source environment")
     config.addinivalue_line("markers", "needs_target: the test inspects the --target environment")
+    if config.getoption("since") is not None:
+        # checked here rather than as the option's type: pytest prints a type error as a multi-line usage block
+        try:
+            config.option.since = since_days(str(config.getoption("since")))
+        except argparse.ArgumentTypeError as exc:
+            raise pytest.UsageError(str(exc)) from None
     names = {option: config.getoption(option) for option in ENVIRONMENT_OPTIONS.values()}
-    if not any(names.values()) and not config.getoption("mwaa_config"):
+    export = config.getoption("mwaa_export")
+    if not any(names.values()) and not config.getoption("mwaa_config") and not export:
         return
     try:
         loaded = loaded_config(config)
         for name in names.values():
             if name:
                 loaded.environment(name)
+        if export:
+            _check_export(export)
     except MwaaVerifyError as exc:
         raise pytest.UsageError(str(exc)) from None
 
 
+def _check_export(location: str) -> None:
+    """--export is readable before any environment starts: a missing directory, bad bucket or missing
+    credentials is one usage line, not a botocore traceback in every test that reads the export."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from mwaa_verify.migrate.location import Location
+
+    try:
+        Location(location).check_reachable(for_writing=False)
+    except (BotoCoreError, ClientError) as exc:
+        raise MwaaVerifyError(f"--export {location}: AWS refused or could not be reached: {aws_problem(exc)}") from None
+
+
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     """Refuse, before anything runs, a suite that needs an environment nobody named."""
+    if _REFUSAL_KEY in config.stash:
+        raise pytest.UsageError(config.stash[_REFUSAL_KEY])
     for fixture, option in ENVIRONMENT_OPTIONS.items():
         if config.getoption(option):
             continue
@@ -265,21 +282,57 @@ _NOTHING_TO_CHECK = {
 }
 
 
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """One test per DAG file, DAG, DAG with logs, or config section: known only once the environments are read."""
-    for argument, (options, listing) in _GENERATED.items():
-        if argument not in metafunc.fixturenames:
-            continue
-        for option in options:
+# what else needs an environment option, beyond ENVIRONMENT_OPTIONS and the generated arguments
+_INDIRECT_NEEDS = {"iam_requirement_groups": ("target",), "source_task_logs": ("source",),
+                   "target_task_logs": ("target",)}  # fmt: skip
+
+
+def _needs(names: set[str]) -> list[str]:
+    """The environment options that tests taking these arguments need."""
+    needs = {ENVIRONMENT_OPTIONS[name] for name in names & ENVIRONMENT_OPTIONS.keys()}
+    for name in names:
+        needs.update(_GENERATED[name][0] if name in _GENERATED else _INDIRECT_NEEDS.get(name, ()))
+    return [option for option in ("source", "target") if option in needs]
+
+
+def _missing_option(metafunc: pytest.Metafunc) -> str | None:
+    """A usage error when this test, or any test of its module, needs an environment nobody named: found
+    before any of the module's tests opens an environment to list its values."""
+    tests = [(metafunc.definition.nodeid, set(metafunc.fixturenames))]
+    for name, function in vars(metafunc.module).items() if metafunc.module else ():
+        if name.startswith("test") and inspect.isfunction(function):
+            nodeid = f"{metafunc.definition.nodeid.split('::')[0]}::{name}"
+            tests.append((nodeid, set(inspect.signature(function).parameters)))
+    for nodeid, names in tests:
+        for option in _needs(names):
             if not metafunc.config.getoption(option):
-                raise pytest.UsageError(
-                    f"{metafunc.definition.nodeid} needs --{option} NAME; {_known_environments(metafunc.config)}"
-                )
-        try:
-            values = listing(metafunc.config)
-        except MwaaVerifyError as exc:
-            raise pytest.UsageError(f"cannot read {' and '.join(options)} for {argument}: {exc}") from None
-        if not values and argument in _NOTHING_TO_CHECK:
+                return f"{nodeid} needs --{option} NAME; {_known_environments(metafunc.config)}"
+    return None
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """One test per DAG file, DAG, DAG with logs, or config section: known only once the environments are read.
+
+    A problem (an environment nobody named, one that cannot be read) stops listing and is raised once
+    collection is over (pytest_collection_modifyitems), as one usage line rather than a collection traceback.
+    """
+    arguments = [argument for argument in _GENERATED if argument in metafunc.fixturenames]
+    if not arguments:
+        return
+    config = metafunc.config
+    if _REFUSAL_KEY not in config.stash and (missing := _missing_option(metafunc)):
+        config.stash[_REFUSAL_KEY] = missing
+    for argument in arguments:
+        options, listing = _GENERATED[argument]
+        values = []
+        if _REFUSAL_KEY not in config.stash:
+            try:
+                values = listing(config)
+            except MwaaVerifyError as exc:
+                config.stash[_REFUSAL_KEY] = f"cannot read {' and '.join(options)} for {argument}: {exc}"
+        if _REFUSAL_KEY in config.stash:
+            metafunc.parametrize(argument, [])  # nothing is listed; the refusal follows after collection
+        elif not values and argument in _NOTHING_TO_CHECK:
             skipped = pytest.mark.skip(reason=_NOTHING_TO_CHECK[argument])
             metafunc.parametrize(argument, [pytest.param(None, marks=skipped, id="none")])
         else:

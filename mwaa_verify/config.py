@@ -181,6 +181,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(
             f"cannot read configuration file {path}: {exc.strerror}; check the path and its permissions"
         ) from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not UTF-8 text, so not a TOML file; point at the configuration file") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML ({exc}); fix the syntax at that line") from None
 
@@ -215,7 +217,7 @@ def _parse_file(path: Path) -> Config:
     permissions = _permissions(verify.get("required_permissions", []), f"{where} [verify] required_permissions")
     bucket = verify.get("migration_bucket")
     if bucket is not None:
-        bucket = _string(bucket, base, f"{where} [verify] migration_bucket")
+        bucket = _migration_bucket(bucket, base, f"{where} [verify] migration_bucket")
     return Config(
         path=path,
         environments=environments,
@@ -224,6 +226,16 @@ def _parse_file(path: Path) -> Config:
         required_permissions=permissions,
         migration_bucket=bucket,
     )
+
+
+def _migration_bucket(value: Any, base: Path, where: str) -> str:
+    from mwaa_verify.migrate.location import bucket_problem
+
+    text = _string(value, base, where)
+    problem = bucket_problem(text.removeprefix("s3://").partition("/")[0])
+    if problem:
+        raise ConfigError(f"{where} = {text!r}: {problem}; write the bucket's name, or s3://bucket/prefix")
+    return text
 
 
 def _permissions(value: Any, where: str) -> tuple[tuple[str, str], ...]:
@@ -292,6 +304,24 @@ def _directory_to_write(value: Any, base: Path, where: str) -> Path:
     path = _path(value, base, where)
     check_writable_directory(path, f"{where} =")
     return path
+
+
+def _workdir(value: Any, base: Path, where: str) -> Path:
+    path = _directory_to_write(value, base, where)
+    if Path(os.path.abspath(base)).is_relative_to(path) or path in {Path.home(), Path(path.anchor)}:
+        raise ConfigError(
+            f"{where} = {value!r}: {path} holds the configuration (or is your home or root directory), and an "
+            f"ephemeral environment empties its workdir on every start; choose a directory of its own, e.g. "
+            f"'reports/<name>'"
+        )
+    return path
+
+
+def _python_version(value: Any, base: Path, where: str) -> str:
+    text = _string(value, base, where)
+    if not re.match(r"^3\.\d+(\.\d+)?$", text):
+        raise ConfigError(f"{where} = {text!r} is not a Python version; write it as '3.11' (or leave it out)")
+    return text
 
 
 def _database_url(value: Any, base: Path, where: str) -> str:
@@ -375,10 +405,10 @@ KINDS: dict[str, tuple[type, dict[str, tuple[bool, Converter]]]] = {
         {
             "airflow_version": (True, _airflow_version),
             "dags_folder": (False, _existing_dir),
-            "python_version": (False, _string),
+            "python_version": (False, _python_version),
             "requirements": (False, _string_list),
             "airflow_config": (False, _string_table),
-            "workdir": (False, _directory_to_write),
+            "workdir": (False, _workdir),
             "policy_file": (False, _existing_file),
         },
     ),

@@ -108,12 +108,22 @@ def _run(command: list[str], what: str) -> subprocess.CompletedProcess[str]:
         command, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_SECONDS, stdin=subprocess.DEVNULL
     )
     if completed.returncode != 0:
-        output = (completed.stderr or completed.stdout).strip()
         raise EnvironmentStartError(
-            f"{what} failed (exit {completed.returncode}):\n{output[-3000:]}\n"
-            f"Check that the package index is reachable and the version exists (pip index versions apache-airflow)."
+            f"{what} failed (exit {completed.returncode}): {_reason(completed.stderr or completed.stdout)}; check "
+            f"the Airflow version, python_version and requirements, and that the package index is reachable"
         )
     return completed
+
+
+def _reason(output: str) -> str:
+    """The line of an installer's output that says why: uv's last `cause:`, pip's last ERROR line."""
+    decoration = " \u2502\u2570\u2500\u25b6\u00d7"  # the box drawing and cross uv frames errors with
+    lines = [line.strip(decoration) for line in output.splitlines() if line.strip(decoration)] or ["(no output)"]
+    line = lines[-1]
+    for prefix in ("cause:", "error:", "ERROR:"):
+        line = line.removeprefix(prefix).strip()
+    line = line.rstrip(".")
+    return line if len(line) <= 400 else line[:400] + "…"
 
 
 @contextmanager

@@ -216,8 +216,15 @@ def _clone(args: argparse.Namespace) -> int:
     import json
 
     from mwaa_verify.environments import open_environment
-    from mwaa_verify.migrate.clone import CloneError, create_environment, plan_clone, role_shortfalls
+    from mwaa_verify.migrate.clone import (
+        CloneError,
+        check_clone_arguments,
+        create_environment,
+        plan_clone,
+        role_shortfalls,
+    )
 
+    check_clone_arguments(args.name, args.airflow_version, args.execution_role_arn)
     config = load_config(args.mwaa_config)
     chosen = config.environment(args.source)
     if chosen.kind != "mwaa":

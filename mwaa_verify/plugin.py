@@ -31,8 +31,9 @@ _REPORT_KEY = pytest.StashKey[dict[str, DagReport]]()
 _WINDOW_KEY = pytest.StashKey[datetime | None]()
 _LOGS_KEY = pytest.StashKey[dict[str, dict[str, dict[str, TaskLog]]]]()
 _IAM_KEY = pytest.StashKey[dict[str, RequirementGroup]]()
-# why collection must stop: raised as one usage error once collection is over, never as a collection traceback
-_REFUSAL_KEY = pytest.StashKey[str]()
+# generated arguments whose values could not be listed, with why: a usage error for the tests that remain
+# selected once collection is over, never a collection traceback
+_UNREADABLE_KEY = pytest.StashKey[dict[str, str]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -101,19 +102,23 @@ def _check_export(location: str) -> None:
         raise MwaaVerifyError(f"--export {location}: AWS refused or could not be reached: {aws_problem(exc)}") from None
 
 
+@pytest.hookimpl(trylast=True)  # after -k, -m and --deselect: only the tests that would run count
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Refuse, before anything runs, a suite that needs an environment nobody named."""
-    if _REFUSAL_KEY in config.stash:
-        raise pytest.UsageError(config.stash[_REFUSAL_KEY])
-    for fixture, option in ENVIRONMENT_OPTIONS.items():
+    """Refuse, before anything runs, a suite that needs an environment nobody named or that cannot be read."""
+    for option in ("source", "target"):
         if config.getoption(option):
             continue
-        needing = [item for item in items if fixture in getattr(item, "fixturenames", ())]
+        needing = [item for item in items if option in _needs(set(getattr(item, "fixturenames", ())))]
         if needing:
             raise pytest.UsageError(
                 f"{len(needing)} collected test(s) need --{option} NAME (first: {needing[0].nodeid}); "
                 f"{_known_environments(config)}"
             )
+    unreadable = config.stash.get(_UNREADABLE_KEY, {})
+    for item in items:
+        for argument, why in unreadable.items():
+            if argument in getattr(item, "fixturenames", ()):
+                raise pytest.UsageError(why)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -295,44 +300,45 @@ def _needs(names: set[str]) -> list[str]:
     return [option for option in ("source", "target") if option in needs]
 
 
-def _missing_option(metafunc: pytest.Metafunc) -> str | None:
-    """A usage error when this test, or any test of its module, needs an environment nobody named: found
-    before any of the module's tests opens an environment to list its values."""
-    tests = [(metafunc.definition.nodeid, set(metafunc.fixturenames))]
+def _refusal_is_certain(metafunc: pytest.Metafunc) -> bool:
+    """True when a test of this module needs an environment nobody named and nothing deselects tests: the
+    session will be refused after collection, so no environment is opened to list values first."""
+    config = metafunc.config
+    if config.getoption("keyword") or config.getoption("markexpr") or config.getoption("deselect", None):
+        return False
+    if any("::" in arg for arg in config.args):
+        return False
+    tests = [set(metafunc.fixturenames)]
     for name, function in vars(metafunc.module).items() if metafunc.module else ():
         if name.startswith("test") and inspect.isfunction(function):
-            nodeid = f"{metafunc.definition.nodeid.split('::')[0]}::{name}"
-            tests.append((nodeid, set(inspect.signature(function).parameters)))
-    for nodeid, names in tests:
-        for option in _needs(names):
-            if not metafunc.config.getoption(option):
-                return f"{nodeid} needs --{option} NAME; {_known_environments(metafunc.config)}"
-    return None
+            tests.append(set(inspect.signature(function).parameters))
+    return any(not config.getoption(option) for names in tests for option in _needs(names))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """One test per DAG file, DAG, DAG with logs, or config section: known only once the environments are read.
 
-    A problem (an environment nobody named, one that cannot be read) stops listing and is raised once
-    collection is over (pytest_collection_modifyitems), as one usage line rather than a collection traceback.
+    Tests whose values cannot be listed (an environment nobody named, one that cannot be read) get none here;
+    pytest_collection_modifyitems then refuses them in one usage line rather than a collection traceback.
     """
     arguments = [argument for argument in _GENERATED if argument in metafunc.fixturenames]
     if not arguments:
         return
     config = metafunc.config
-    if _REFUSAL_KEY not in config.stash and (missing := _missing_option(metafunc)):
-        config.stash[_REFUSAL_KEY] = missing
+    unreadable = config.stash.setdefault(_UNREADABLE_KEY, {})
+    certain = _refusal_is_certain(metafunc)
     for argument in arguments:
         options, listing = _GENERATED[argument]
-        values = []
-        if _REFUSAL_KEY not in config.stash:
-            try:
-                values = listing(config)
-            except MwaaVerifyError as exc:
-                config.stash[_REFUSAL_KEY] = f"cannot read {' and '.join(options)} for {argument}: {exc}"
-        if _REFUSAL_KEY in config.stash:
-            metafunc.parametrize(argument, [])  # nothing is listed; the refusal follows after collection
-        elif not values and argument in _NOTHING_TO_CHECK:
+        if certain or argument in unreadable or not all(config.getoption(option) for option in options):
+            metafunc.parametrize(argument, [])
+            continue
+        try:
+            values = listing(config)
+        except MwaaVerifyError as exc:
+            unreadable[argument] = f"cannot read {' and '.join(options)} for {argument}: {exc}"
+            metafunc.parametrize(argument, [])
+            continue
+        if not values and argument in _NOTHING_TO_CHECK:
             skipped = pytest.mark.skip(reason=_NOTHING_TO_CHECK[argument])
             metafunc.parametrize(argument, [pytest.param(None, marks=skipped, id="none")])
         else:

@@ -94,7 +94,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # a usage mistake (its one line already printed), or --help
+        return int(exc.code or 0)
     progress.set_quiet(args.quiet)
     # SIGTERM (CI cancelling, `kill`) unwinds like Ctrl-C, so every environment's cleanup runs
     signal.signal(signal.SIGTERM, _raise_interrupt)

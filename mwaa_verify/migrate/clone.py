@@ -70,8 +70,6 @@ def check_clone_arguments(name: str, airflow_version: str, execution_role_arn: s
         new = AirflowVersion.parse(airflow_version)
     except ValueError as exc:
         raise CloneError(f"{exc}; write the Airflow version as X.Y.Z, e.g. 3.3.1") from None
-    if not new.is_provisionable:
-        raise CloneError(f"MWAA runs Airflow {', '.join(AirflowVersion.PROVISIONABLE_LINES)}.x; {new} is not one")
     if execution_role_arn is not None:
         _check("ExecutionRoleArn", execution_role_arn)
     return new
@@ -90,6 +88,8 @@ def plan_clone(
         raise CloneError(f"{exc}; write the Airflow version as X.Y.Z, e.g. 3.3.1") from None
     if new < old:
         raise CloneError(f"Airflow {new} is older than the source's {old}; MWAA migrates to the same or a newer one")
+    if not new.is_provisionable:
+        raise CloneError(f"MWAA runs Airflow {', '.join(AirflowVersion.PROVISIONABLE_LINES)}.x; {new} is not one")
     role = execution_role_arn or source["ExecutionRoleArn"]
     _check("ExecutionRoleArn", role)
 

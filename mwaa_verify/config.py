@@ -274,8 +274,18 @@ def _path(value: Any, base: Path, where: str) -> Path:
 
 def _existing_dir(value: Any, base: Path, where: str) -> Path:
     path = _path(value, base, where)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{where} = {value!r}: {path} is a file, not a directory; point it at the directory")
     if not path.is_dir():
         raise ConfigError(f"{where} = {value!r}: directory {path} does not exist; create it or fix the path")
+    return path
+
+
+def _directory(value: Any, base: Path, where: str) -> Path:
+    """A directory that may not exist yet (a log folder a copy creates), but is never a file."""
+    path = _path(value, base, where)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{where} = {value!r}: {path} is a file, not a directory; point it at the directory")
     return path
 
 
@@ -395,8 +405,8 @@ KINDS: dict[str, tuple[type, dict[str, tuple[bool, Converter]]]] = {
             "python": (True, _executable_file),
             "sql_alchemy_conn": (True, _database_url),
             "dags_folder": (True, _existing_dir),
-            "base_log_folder": (False, _path),
-            "airflow_home": (False, _path),
+            "base_log_folder": (False, _directory),
+            "airflow_home": (False, _directory),
             "policy_file": (False, _existing_file),
         },
     ),

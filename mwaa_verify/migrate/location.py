@@ -77,7 +77,8 @@ class Location:
 def _s3():
     import boto3
 
-    return boto3.client("s3")
+    # a session of its own: boto3's default one keeps the credentials it found first for the whole process
+    return boto3.session.Session().client("s3")
 
 
 @contextmanager

@@ -293,7 +293,13 @@ def _report(args: argparse.Namespace) -> int:
             f"(`mwaa-verify run --source NAME --target NAME`, or `pytest suites --alluredir {args.results}`)"
         )
     check_writable_directory(args.reports, "--reports")
-    summary = read_results(args.results)
+    try:
+        summary = read_results(args.results)
+    except (ValueError, KeyError, TypeError) as exc:  # JSON that is not an Allure result
+        raise ConfigError(
+            f"{args.results} holds a result file that is not Allure's JSON ({type(exc).__name__}: {exc}); "
+            f"remove it, or run the verification again"
+        ) from None
     markdown, page = write_summary(summary, args.reports)
     allure_html = generate_html(args.results, args.reports / "allure-report", config.cache_dir, "mwaa-verify")
     print(_report_paths(markdown, page, allure_html, None))

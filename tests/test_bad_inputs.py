@@ -162,6 +162,19 @@ CLI_CASES = {
         absent=("{tmp}/reports",),
     ),
     "report on a file": Case(("report", "--results", "{tmp}/a_file"), ("{tmp}/a_file is not a directory", "run")),
+    "report on a corrupt result file": Case(
+        ("report", "--results", "{tmp}/corrupt_results"), ("holds a result file that is not Allure's JSON", "again")
+    ),
+    "dags_folder that is a file": Case(
+        ("envs",),
+        ("dags_folder = 'a_file': {tmp}/a_file is a file, not a directory", "point it at the directory"),
+        config=EPHEMERAL + 'dags_folder = "a_file"\n',
+    ),
+    "base_log_folder that is a file": Case(
+        ("envs",),
+        ("base_log_folder = '{tmp}/a_file'", "is a file, not a directory"),
+        config=local(sys.executable, extra='base_log_folder = "{tmp}/a_file"\n'),
+    ),
     # S3 locations: without credentials, and with a bucket name S3 would refuse
     "export to S3 without credentials": Case(
         ("export", "rehearsal", "s3://migration-bucket/exports"),
@@ -256,6 +269,8 @@ def workspace(tmp: Path) -> None:
         (tmp / name).chmod(0o755)
     (tmp / "results").mkdir()
     (tmp / "results" / "0-result.json").write_text(json.dumps({"name": "test_x", "status": "passed"}))
+    (tmp / "corrupt_results").mkdir()
+    (tmp / "corrupt_results" / "1-result.json").write_text('{"name": "test_x", "status": ')
     (tmp / "export_with_manifest").mkdir()
     (tmp / "export_with_manifest" / "manifest.json").write_text("{}")
 

@@ -442,7 +442,16 @@ KINDS: dict[str, tuple[type, dict[str, tuple[bool, Converter]]]] = {
 }
 
 
+ENVIRONMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
 def _parse_environment(name: str, table: Any, base: Path, where: str) -> EnvironmentConfig:
+    if not ENVIRONMENT_NAME.match(name):
+        # names become directory names and command-line arguments
+        raise ConfigError(
+            f"{where}: environment name {name!r} may hold only letters, digits, '-', '_' and '.' (starting with a "
+            f"letter or digit); rename the section"
+        )
     if not isinstance(table, dict):
         raise ConfigError(f"{where} must be a table with at least a 'kind' key")
     kind = table.get("kind")

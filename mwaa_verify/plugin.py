@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from mwaa_verify.config import Config, load_config, since_days
+from mwaa_verify.directories import os_error_line
 from mwaa_verify.environments.base import DagReport, Environment, TaskLog
-from mwaa_verify.errors import MwaaVerifyError, aws_problem
+from mwaa_verify.errors import EnvironmentStartError, MwaaVerifyError, aws_problem
 from mwaa_verify.iam.requirements import RequirementGroup
 
 ENVIRONMENT_OPTIONS = {
@@ -222,7 +223,10 @@ def opened_environment(config: pytest.Config, option: str) -> Environment:
         loaded = loaded_config(config)
         environment = open_environment(loaded.environment(name), loaded)
         config.add_cleanup(environment.close)
-        environment.start()
+        try:
+            environment.start()
+        except OSError as exc:  # a path no configuration check foresaw: one line in the test, not a traceback
+            raise EnvironmentStartError(f"environment {name!r} could not be started: {os_error_line(exc)}") from None
         opened[name] = environment
     return opened[name]
 

@@ -50,6 +50,11 @@ class Location:
 
     def check_reachable(self, for_writing: bool) -> None:
         """Fail fast, before any slow work, when the location cannot be used."""
+        if not self.is_s3 and re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", self.text):
+            raise ExportError(
+                f"{self.text!r} is neither a directory nor an S3 location; write s3://bucket/prefix (lowercase "
+                f"s3, two slashes) or a directory path"
+            )
         if self.is_s3:
             bucket, _ = self.bucket_and_prefix()
             _s3().head_bucket(Bucket=bucket)  # credentials, region and bucket, in one call

@@ -265,6 +265,7 @@ def _run(args: argparse.Namespace) -> int:
     for name in (args.source, args.target):
         config.environment(name)  # an unknown name fails here, listing the known ones
     check_writable_directory(args.reports, "--reports")
+    check_writable_directory(config.cache_dir, _CACHE_DIR)  # environments and the Allure HTML tool live there
     if args.export:
         Location(args.export).check_reachable(for_writing=False)
     extra = [*(["--since", str(args.since)] if args.since else []), *(["--export", args.export] if args.export else [])]
@@ -293,6 +294,7 @@ def _report(args: argparse.Namespace) -> int:
             f"(`mwaa-verify run --source NAME --target NAME`, or `pytest suites --alluredir {args.results}`)"
         )
     check_writable_directory(args.reports, "--reports")
+    check_writable_directory(config.cache_dir, _CACHE_DIR)  # the Allure HTML tool is installed there
     try:
         summary = read_results(args.results)
     except (ValueError, KeyError, TypeError) as exc:  # JSON that is not an Allure result

@@ -94,6 +94,16 @@ CLI_CASES = {
         ("cache directory", "/proc/mwaa-verify-cache cannot be created", "choose a directory you can write to"),
         env={"MWAA_VERIFY_CACHE_DIR": "/proc/mwaa-verify-cache"},
     ),
+    "cache directory under a file (import)": Case(
+        ("import", "{tmp}/export_with_manifest", "rehearsal"),
+        ("cache directory", "{tmp}/a_file/cache cannot be"),
+        env={"MWAA_VERIFY_CACHE_DIR": "{tmp}/a_file/cache"},
+    ),
+    "cache directory under a file (run)": Case(
+        ("run", "--source", "rehearsal", "--target", "rehearsal", "--reports", "{tmp}/reports"),
+        ("cache directory", "{tmp}/a_file/cache cannot be created", "choose a path under a directory"),
+        env={"MWAA_VERIFY_CACHE_DIR": "{tmp}/a_file/cache"},
+    ),
     "cache_dir in the configuration under a file": Case(
         ("envs",),
         ("cache_dir = {tmp}/a_file/cache cannot be created", "choose a path under a directory"),

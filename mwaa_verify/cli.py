@@ -285,10 +285,14 @@ def _report(args: argparse.Namespace) -> int:
     from mwaa_verify.report.summary import read_results, write_summary
 
     config = load_config(args.mwaa_config)
-    if not args.results.is_dir() or not any(args.results.glob("*-result.json")):
-        state = "holds no test results" if args.results.is_dir() else "is not a directory"
-        if not args.results.exists():
-            state = "does not exist"
+    results: Path = args.results
+    state = (
+        "does not exist" if not results.exists()
+        else "is not a directory" if not results.is_dir()
+        else "holds no test results" if not any(results.glob("*-result.json"))
+        else None
+    )  # fmt: skip
+    if state:
         raise ConfigError(
             f"{args.results} {state}: there is nothing to report on; run the verification first "
             f"(`mwaa-verify run --source NAME --target NAME`, or `pytest suites --alluredir {args.results}`)"

@@ -117,7 +117,7 @@ class HostAirflow(Environment):
             except subprocess.TimeoutExpired:
                 raise ProbeError(f"environment {self.name!r}: {what} took longer than {timeout:.0f} s") from None
         if completed.returncode != 0 and _NO_AIRFLOW in (completed.stderr or ""):
-            raise ConfigError(
+            raise ProbeError(
                 f"environment {self.name!r}: python {self.python} has no Airflow installed ({_NO_AIRFLOW}); point "
                 f"'python' at the interpreter of the Airflow installation (e.g. /opt/airflow/venv/bin/python)"
             )

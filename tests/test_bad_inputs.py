@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from aws_double import TEST_ENV
 
 from conftest import junit_outcomes
 from mwaa_verify.cli import main
@@ -517,3 +518,21 @@ def test_tests_deselected_with_k_need_no_environment(pytester: pytest.Pytester) 
     # the target is opened now (and its missing Airflow named), not refused for a --source nothing selected needs
     assert "need --source" not in result.stderr.str()
     assert "has no Airflow installed" in result.stdout.str() + result.stderr.str()
+
+
+@pytest.mark.parametrize("command", ["export", "import"])
+def test_a_bucket_that_does_not_exist_is_named(
+    command: str, no_config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto import mock_aws
+
+    (no_config / "mwaa-verify.toml").write_text(EPHEMERAL)
+    for name, value in TEST_ENV.items():
+        monkeypatch.setenv(name, value)
+    argv = ["export", "rehearsal", "s3://no-such-bucket/x"] if command == "export" else [
+        "import", "s3://no-such-bucket/x", "rehearsal"]  # fmt: skip
+
+    with mock_aws():
+        code = run_cli(argv)
+
+    assert_one_line(code, capsys.readouterr().err, ("bucket 'no-such-bucket' does not exist", "create the bucket"))

@@ -57,7 +57,7 @@ class Location:
             )
         if self.is_s3:
             bucket, _ = self.bucket_and_prefix()
-            _s3().head_bucket(Bucket=bucket)  # credentials, region and bucket, in one call
+            _check_bucket(bucket, self.text)
         elif for_writing:
             from mwaa_verify.directories import check_writable_directory
 
@@ -77,6 +77,28 @@ class Location:
             raise ExportError(
                 f"{self.text} holds no manifest.json; point at a directory written by `mwaa-verify export`"
             )
+
+
+def _check_bucket(bucket: str, location: str) -> None:
+    """Credentials, region and bucket in one call; a missing or forbidden bucket named with its fix (other AWS
+    failures reach the caller, which names their fix)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        _s3().head_bucket(Bucket=bucket)
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in {"404", "NoSuchBucket", "NotFound"}:
+            raise ExportError(
+                f"{location}: bucket {bucket!r} does not exist (or not in this partition); check the name, or "
+                f"create the bucket first"
+            ) from None
+        if code in {"403", "AccessDenied", "Forbidden"}:
+            raise ExportError(
+                f"{location}: access to bucket {bucket!r} is denied to these credentials; grant them s3:ListBucket, "
+                f"s3:GetObject and s3:PutObject on it, or use credentials that have them"
+            ) from None
+        raise
 
 
 def _s3():

@@ -8,6 +8,7 @@ and root may write anywhere else)."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -536,3 +537,18 @@ def test_a_bucket_that_does_not_exist_is_named(
         code = run_cli(argv)
 
     assert_one_line(code, capsys.readouterr().err, ("bucket 'no-such-bucket' does not exist", "create the bucket"))
+
+
+def test_the_installed_command_refuses_in_one_line_too(no_config: Path) -> None:
+    """The same path as `mwaa-verify demo --source-version abc` typed in a shell: a process of its own."""
+    import subprocess
+
+    completed = subprocess.run(
+        [sys.executable, "-m", "mwaa_verify.cli", "demo", "--source-version", "abc"],
+        capture_output=True, text=True, cwd=no_config, env={**os.environ, "PYTHONPATH": str(SUITES.parent)},
+    )  # fmt: skip
+
+    assert completed.returncode == 2
+    assert completed.stderr == (
+        "mwaa-verify: error: --source-version = 'abc' is not an Airflow version; write it as X.Y.Z, e.g. '2.10.5'\n"
+    )

@@ -134,7 +134,7 @@ def _demo(args: argparse.Namespace) -> int:
     check_writable_directory(args.workdir, "--workdir")
     check_writable_directory(args.reports, "--reports")
     config = load_config(args.mwaa_config)
-    check_writable_directory(config.cache_dir, _CACHE_DIR)
+    _check_cache_dir(config.cache_dir)
     result = run_demo(config, args.workdir, source, target, args.reports)
     print(demo_summary(result))
     return 0
@@ -265,7 +265,7 @@ def _run(args: argparse.Namespace) -> int:
     for name in (args.source, args.target):
         config.environment(name)  # an unknown name fails here, listing the known ones
     check_writable_directory(args.reports, "--reports")
-    check_writable_directory(config.cache_dir, _CACHE_DIR)  # environments and the Allure HTML tool live there
+    _check_cache_dir(config.cache_dir)
     if args.export:
         Location(args.export).check_reachable(for_writing=False)
     extra = [*(["--since", str(args.since)] if args.since else []), *(["--export", args.export] if args.export else [])]
@@ -298,7 +298,7 @@ def _report(args: argparse.Namespace) -> int:
             f"(`mwaa-verify run --source NAME --target NAME`, or `pytest suites --alluredir {args.results}`)"
         )
     check_writable_directory(args.reports, "--reports")
-    check_writable_directory(config.cache_dir, _CACHE_DIR)  # the Allure HTML tool is installed there
+    _check_cache_dir(config.cache_dir)
     try:
         summary = read_results(args.results)
     except (ValueError, KeyError, TypeError) as exc:  # JSON that is not an Allure result
@@ -321,6 +321,14 @@ def _report_paths(markdown: Path, page: Path, allure_html: Path | None, junit: P
 
 
 _CACHE_DIR = "cache directory (cache_dir in mwaa-verify.toml or $MWAA_VERIFY_CACHE_DIR)"
+
+
+def _check_cache_dir(cache_dir: Path) -> None:
+    """The cache (virtualenvs, the Allure HTML tool) can be made. One that exists may be read-only, filled
+    beforehand (a CI cache mount): whatever still has to be installed there checks again when it does."""
+    if not cache_dir.is_dir():
+        check_writable_directory(cache_dir, _CACHE_DIR)
+
 
 COMMANDS = {
     "run": _run,

@@ -312,7 +312,8 @@ def _directory_to_write(value: Any, base: Path, where: str) -> Path:
     from mwaa_verify.directories import check_writable_directory
 
     path = _path(value, base, where)
-    check_writable_directory(path, f"{where} =")
+    if not path.is_dir():  # one that exists may be read-only on purpose (a cache filled beforehand)
+        check_writable_directory(path, f"{where} =")
     return path
 
 

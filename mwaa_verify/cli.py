@@ -9,23 +9,32 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
+from typing import NoReturn
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from mwaa_verify import progress
-from mwaa_verify.airflow.versions import DEMO_SOURCE_VERSION, DEMO_TARGET_VERSION
-from mwaa_verify.config import load_config
+from mwaa_verify.airflow.versions import DEMO_SOURCE_VERSION, DEMO_TARGET_VERSION, AirflowVersion
+from mwaa_verify.config import load_config, provisionable_version, since_days
+from mwaa_verify.directories import check_writable_directory, os_error_line
 from mwaa_verify.errors import ConfigError, MwaaVerifyError, aws_problem
 from mwaa_verify.migrate.location import Location
 from mwaa_verify.report import console
 from mwaa_verify.verification import SUITE_NAMES
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line (with where to read more), like every other bad input."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mwaa-verify", description=__doc__)
+    parser = _Parser(prog="mwaa-verify", description=__doc__)
     parser.add_argument("--mwaa-config", metavar="PATH", help="configuration file (default: mwaa-verify.toml)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     demo = commands.add_parser("demo", help="build a 2.10 -> 3.x demo migration from bundled DAGs and report on it")
     demo.add_argument("--workdir", type=Path, default=Path("reports/demo"), help="where the demo keeps its files")
@@ -45,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="write variable values and connection passwords/extras decrypted (needed to import them)",
     )
-    export.add_argument("--since", type=int, metavar="DAYS", help="only the last DAYS days of history")
+    export.add_argument("--since", type=since_days, metavar="DAYS", help="only the last DAYS days of history")
 
     load = commands.add_parser("import", help="import an export into an environment of the same or a newer version")
     load.add_argument("export", help="the export's directory or s3://bucket/prefix")
@@ -56,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--source", required=True, help="environment migrated from")
     run.add_argument("--target", required=True, help="environment migrated to")
     run.add_argument("--suite", action="append", choices=SUITE_NAMES, help="only this suite (repeatable)")
-    run.add_argument("--since", type=int, metavar="DAYS", help="only the last DAYS days of history")
+    run.add_argument("--since", type=since_days, metavar="DAYS", help="only the last DAYS days of history")
     run.add_argument("--export", metavar="LOCATION", help="a metadata export to check against the source")
     run.add_argument("--logs-failed-only", action="store_true", help="check only logs of failed task instances")
     run.add_argument("--iam-simulate", action="store_true", help="cross-check IAM decisions with IAM's simulator")
@@ -80,12 +89,15 @@ def _parser() -> argparse.ArgumentParser:
     logs.add_argument("source")
     logs.add_argument("target")
     logs.add_argument("--failed-only", action="store_true", help="only logs of task instances that failed")
-    logs.add_argument("--since", type=int, metavar="DAYS", help="only the last DAYS days")
+    logs.add_argument("--since", type=since_days, metavar="DAYS", help="only the last DAYS days")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # a usage mistake (its one line already printed), or --help
+        return int(exc.code or 0)
     progress.set_quiet(args.quiet)
     # SIGTERM (CI cancelling, `kill`) unwinds like Ctrl-C, so every environment's cleanup runs
     signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -100,6 +112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mwaa-verify: interrupted; everything started was stopped", file=sys.stderr)
         return 130
+    except OSError as exc:  # a path no check above foresaw: still one line naming it, never a traceback
+        print(f"mwaa-verify: error: {os_error_line(exc)}", file=sys.stderr)
+        return 2
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -109,8 +124,18 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 def _demo(args: argparse.Namespace) -> int:
     from mwaa_verify.demo import demo_summary, run_demo
 
+    source = provisionable_version(args.source_version, "--source-version")
+    target = provisionable_version(args.target_version, "--target-version")
+    if AirflowVersion.parse(target) < AirflowVersion.parse(source):
+        raise ConfigError(
+            f"--target-version {target} is older than --source-version {source}; a migration goes to the same "
+            f"or a newer Airflow: swap them"
+        )
+    check_writable_directory(args.workdir, "--workdir")
+    check_writable_directory(args.reports, "--reports")
     config = load_config(args.mwaa_config)
-    result = run_demo(config, args.workdir, args.source_version, args.target_version, args.reports)
+    _check_cache_dir(config.cache_dir)
+    result = run_demo(config, args.workdir, source, target, args.reports)
     print(demo_summary(result))
     return 0
 
@@ -136,8 +161,6 @@ def _dags(args: argparse.Namespace) -> int:
 
 
 def _window(days: int | None) -> datetime | None:
-    if days is not None and days <= 0:
-        raise ConfigError(f"--since takes a positive number of days, got {days}")
     return datetime.now(UTC) - timedelta(days=days) if days else None
 
 
@@ -163,6 +186,7 @@ def _import(args: argparse.Namespace) -> int:
 
     config = load_config(args.mwaa_config)
     Location(args.export).check_reachable(for_writing=False)
+    check_writable_directory(config.cache_dir, _CACHE_DIR)  # the import journal lives there
     with open_environment(config.environment(args.environment), config) as environment:
         result = import_metadata(args.export, environment, args.dry_run, config.cache_dir / "import-journals")
     rows = [(t.table, t.rows_read, t.rows_written, t.not_migratable, t.skipped or "") for t in result.tables.values()]
@@ -200,8 +224,9 @@ def _clone(args: argparse.Namespace) -> int:
 
     from mwaa_verify.environments import open_environment
     from mwaa_verify.iam.account import account_blocks_public_access
-    from mwaa_verify.migrate.clone import CloneError, check_role, create_environment, plan_clone
+    from mwaa_verify.migrate.clone import CloneError, check_clone_arguments, check_role, create_environment, plan_clone
 
+    check_clone_arguments(args.name, args.airflow_version, args.execution_role_arn)
     config = load_config(args.mwaa_config)
     chosen = config.environment(args.source)
     if chosen.kind != "mwaa":
@@ -243,7 +268,10 @@ def _run(args: argparse.Namespace) -> int:
     config = load_config(args.mwaa_config)
     for name in (args.source, args.target):
         config.environment(name)  # an unknown name fails here, listing the known ones
-    _window(args.since)
+    check_writable_directory(args.reports, "--reports")
+    _check_cache_dir(config.cache_dir)
+    if args.export:
+        Location(args.export).check_reachable(for_writing=False)
     extra = [*(["--since", str(args.since)] if args.since else []), *(["--export", args.export] if args.export else [])]
     extra += ["--logs-failed-only"] if args.logs_failed_only else []
     extra += ["--iam-simulate"] if args.iam_simulate else []
@@ -261,7 +289,27 @@ def _report(args: argparse.Namespace) -> int:
     from mwaa_verify.report.summary import read_results, write_summary
 
     config = load_config(args.mwaa_config)
-    summary = read_results(args.results)
+    results: Path = args.results
+    state = (
+        "does not exist" if not results.exists()
+        else "is not a directory" if not results.is_dir()
+        else "holds no test results" if not any(results.glob("*-result.json"))
+        else None
+    )  # fmt: skip
+    if state:
+        raise ConfigError(
+            f"{args.results} {state}: there is nothing to report on; run the verification first "
+            f"(`mwaa-verify run --source NAME --target NAME`, or `pytest suites --alluredir {args.results}`)"
+        )
+    check_writable_directory(args.reports, "--reports")
+    _check_cache_dir(config.cache_dir)
+    try:
+        summary = read_results(args.results)
+    except (ValueError, KeyError, TypeError) as exc:  # JSON that is not an Allure result
+        raise ConfigError(
+            f"{args.results} holds a result file that is not Allure's JSON ({type(exc).__name__}: {exc}); "
+            f"remove it, or run the verification again"
+        ) from None
     markdown, page = write_summary(summary, args.reports)
     allure_html = generate_html(args.results, args.reports / "allure-report", config.cache_dir, "mwaa-verify")
     print(_report_paths(markdown, page, allure_html, None))
@@ -274,6 +322,16 @@ def _report_paths(markdown: Path, page: Path, allure_html: Path | None, junit: P
     if junit:
         lines.append(f"JUnit XML: {junit}")
     return "\n".join(lines)
+
+
+_CACHE_DIR = "cache directory (cache_dir in mwaa-verify.toml or $MWAA_VERIFY_CACHE_DIR)"
+
+
+def _check_cache_dir(cache_dir: Path) -> None:
+    """The cache (virtualenvs, the Allure HTML tool) can be made. One that exists may be read-only, filled
+    beforehand (a CI cache mount): whatever still has to be installed there checks again when it does."""
+    if not cache_dir.is_dir():
+        check_writable_directory(cache_dir, _CACHE_DIR)
 
 
 COMMANDS = {

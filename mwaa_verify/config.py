@@ -6,6 +6,7 @@ file, the key and the fix, so a user never has to read a traceback to correct a 
 
 from __future__ import annotations
 
+import argparse
 import difflib
 import os
 import re
@@ -22,6 +23,8 @@ CONFIG_FILE_NAME = "mwaa-verify.toml"
 LOG_COPIERS = ("caller", "environment")
 CONFIG_ENV_VAR = "MWAA_VERIFY_CONFIG"
 CACHE_ENV_VAR = "MWAA_VERIFY_CACHE_DIR"
+# --since beyond a century reaches before any Airflow existed (and, far enough, before year 1)
+MAX_SINCE_DAYS = 36_500
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,37 @@ class Config:
             raise UnknownEnvironmentError(_unknown_environment_message(name, self)) from None
 
 
+def since_days(text: str) -> int:
+    """The value of --since (CLI and pytest plugin alike): a whole, positive number of days."""
+    try:
+        days = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--since takes a whole number of days, got {text!r}") from None
+    if days <= 0:
+        raise argparse.ArgumentTypeError(f"--since takes a positive number of days, got {days}")
+    if days > MAX_SINCE_DAYS:
+        raise argparse.ArgumentTypeError(
+            f"--since takes at most {MAX_SINCE_DAYS} days (a century), got {days}; leave it out for all history"
+        )
+    return days
+
+
+def provisionable_version(text: Any, where: str) -> str:
+    """An Airflow version the tool can provision (ephemeral environments, the demo), normalised to X.Y.Z."""
+    if not isinstance(text, str) or not text.strip():
+        raise ConfigError(f"{where} must be a non-empty string, got {text!r}")
+    try:
+        version = AirflowVersion.parse(text)
+    except ValueError:
+        raise ConfigError(f"{where} = {text!r} is not an Airflow version; write it as X.Y.Z, e.g. '2.10.5'") from None
+    if not version.is_provisionable:
+        raise ConfigError(
+            f"{where} = {text!r}: ephemeral environments provision Airflow "
+            f"{', '.join(AirflowVersion.PROVISIONABLE_LINES)}.x; pick a version from one of those lines"
+        )
+    return str(version)
+
+
 def default_cache_dir() -> Path:
     if os.environ.get(CACHE_ENV_VAR):
         return Path(os.environ[CACHE_ENV_VAR]).expanduser()
@@ -115,6 +149,11 @@ def load_config(path: str | os.PathLike[str] | None = None, start: Path | None =
     explicit = path or os.environ.get(CONFIG_ENV_VAR)
     if explicit:
         found = Path(explicit).expanduser()
+        if found.is_dir():
+            raise ConfigError(
+                f"configuration file {found} is a directory; pass the file itself to --mwaa-config "
+                f"(or ${CONFIG_ENV_VAR}), e.g. {found / CONFIG_FILE_NAME}"
+            )
         if not found.is_file():
             raise ConfigError(
                 f"configuration file {found} does not exist; pass an existing file to --mwaa-config "
@@ -146,6 +185,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(
             f"cannot read configuration file {path}: {exc.strerror}; check the path and its permissions"
         ) from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not UTF-8 text, so not a TOML file; point at the configuration file") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML ({exc}); fix the syntax at that line") from None
 
@@ -162,7 +203,7 @@ def _parse_file(path: Path) -> Config:
     base = path.parent
     cache_dir = default_cache_dir()
     if "cache_dir" in data:
-        cache_dir = _path(data["cache_dir"], base, f"{where}: cache_dir")
+        cache_dir = _directory_to_write(data["cache_dir"], base, f"{where}: cache_dir")
     environments_table = data.get("environments", {})
     if not isinstance(environments_table, dict):
         raise ConfigError(f"{where}: 'environments' must be a table of [environments.<name>] sections")
@@ -180,7 +221,7 @@ def _parse_file(path: Path) -> Config:
     permissions = _permissions(verify.get("required_permissions", []), f"{where} [verify] required_permissions")
     bucket = verify.get("migration_bucket")
     if bucket is not None:
-        bucket = _string(bucket, base, f"{where} [verify] migration_bucket")
+        bucket = _migration_bucket(bucket, base, f"{where} [verify] migration_bucket")
     copied_by = verify.get("logs_copied_by", "caller")
     if copied_by not in LOG_COPIERS:
         raise ConfigError(
@@ -196,6 +237,16 @@ def _parse_file(path: Path) -> Config:
         migration_bucket=bucket,
         logs_copied_by=copied_by,
     )
+
+
+def _migration_bucket(value: Any, base: Path, where: str) -> str:
+    from mwaa_verify.migrate.location import bucket_problem
+
+    text = _string(value, base, where)
+    problem = bucket_problem(text.removeprefix("s3://").partition("/")[0])
+    if problem:
+        raise ConfigError(f"{where} = {text!r}: {problem}; write the bucket's name, or s3://bucket/prefix")
+    return text
 
 
 def _permissions(value: Any, where: str) -> tuple[tuple[str, str], ...]:
@@ -234,16 +285,81 @@ def _path(value: Any, base: Path, where: str) -> Path:
 
 def _existing_dir(value: Any, base: Path, where: str) -> Path:
     path = _path(value, base, where)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{where} = {value!r}: {path} is a file, not a directory; point it at the directory")
     if not path.is_dir():
         raise ConfigError(f"{where} = {value!r}: directory {path} does not exist; create it or fix the path")
     return path
 
 
+def _directory(value: Any, base: Path, where: str) -> Path:
+    """A directory that may not exist yet (a log folder a copy creates), but is never a file."""
+    path = _path(value, base, where)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{where} = {value!r}: {path} is a file, not a directory; point it at the directory")
+    return path
+
+
 def _existing_file(value: Any, base: Path, where: str) -> Path:
     path = _path(value, base, where)
+    if path.is_dir():
+        raise ConfigError(f"{where} = {value!r}: {path} is a directory, not a file; point it at the file")
     if not path.is_file():
         raise ConfigError(f"{where} = {value!r}: file {path} does not exist; fix the path")
     return path
+
+
+def _executable_file(value: Any, base: Path, where: str) -> Path:
+    path = _existing_file(value, base, where)
+    if not os.access(path, os.X_OK):
+        raise ConfigError(
+            f"{where} = {value!r}: {path} is not executable; point it at the Python interpreter of the Airflow "
+            f"installation (e.g. /opt/airflow/venv/bin/python)"
+        )
+    return path
+
+
+def _directory_to_write(value: Any, base: Path, where: str) -> Path:
+    from mwaa_verify.directories import check_writable_directory
+
+    path = _path(value, base, where)
+    if not path.is_dir():  # one that exists may be read-only on purpose (a cache filled beforehand)
+        check_writable_directory(path, f"{where} =")
+    return path
+
+
+def _workdir(value: Any, base: Path, where: str) -> Path:
+    path = _directory_to_write(value, base, where)
+    if Path(os.path.abspath(base)).is_relative_to(path) or path in {Path.home(), Path(path.anchor)}:
+        raise ConfigError(
+            f"{where} = {value!r}: {path} holds the configuration (or is your home or root directory), and an "
+            f"ephemeral environment empties its workdir on every start; choose a directory of its own, e.g. "
+            f"'reports/<name>'"
+        )
+    return path
+
+
+def _python_version(value: Any, base: Path, where: str) -> str:
+    text = _string(value, base, where)
+    if not re.match(r"^3\.\d+(\.\d+)?$", text):
+        raise ConfigError(f"{where} = {text!r} is not a Python version; write it as '3.11' (or leave it out)")
+    return text
+
+
+def _database_url(value: Any, base: Path, where: str) -> str:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    text = _string(value, base, where)
+    try:
+        make_url(text).get_dialect()  # also catches a misspelt scheme such as postgress://
+    except (ArgumentError, ValueError):
+        # the value may hold a password: never repeat it
+        raise ConfigError(
+            f"{where} is not a database URL; write it as Airflow's [database] sql_alchemy_conn, e.g. "
+            f"postgresql+psycopg2://user:password@host:5432/airflow"
+        ) from None
+    return text
 
 
 REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
@@ -274,17 +390,7 @@ def _url(value: Any, base: Path, where: str) -> str:
 
 
 def _airflow_version(value: Any, base: Path, where: str) -> str:
-    text = _string(value, base, where)
-    try:
-        version = AirflowVersion.parse(text)
-    except ValueError:
-        raise ConfigError(f"{where} = {text!r} is not an Airflow version; write it as X.Y.Z, e.g. '2.10.5'") from None
-    if not version.is_provisionable:
-        raise ConfigError(
-            f"{where} = {text!r}: ephemeral environments provision Airflow "
-            f"{', '.join(AirflowVersion.PROVISIONABLE_LINES)}.x; pick a version from one of those lines"
-        )
-    return str(version)
+    return provisionable_version(value, where)
 
 
 def _string_list(value: Any, base: Path, where: str) -> tuple[str, ...]:
@@ -308,11 +414,11 @@ KINDS: dict[str, tuple[type, dict[str, tuple[bool, Converter]]]] = {
     "local": (
         LocalConfig,
         {
-            "python": (True, _existing_file),
-            "sql_alchemy_conn": (True, _string),
+            "python": (True, _executable_file),
+            "sql_alchemy_conn": (True, _database_url),
             "dags_folder": (True, _existing_dir),
-            "base_log_folder": (False, _path),
-            "airflow_home": (False, _path),
+            "base_log_folder": (False, _directory),
+            "airflow_home": (False, _directory),
             "policy_file": (False, _existing_file),
         },
     ),
@@ -321,10 +427,10 @@ KINDS: dict[str, tuple[type, dict[str, tuple[bool, Converter]]]] = {
         {
             "airflow_version": (True, _airflow_version),
             "dags_folder": (False, _existing_dir),
-            "python_version": (False, _string),
+            "python_version": (False, _python_version),
             "requirements": (False, _string_list),
             "airflow_config": (False, _string_table),
-            "workdir": (False, _path),
+            "workdir": (False, _workdir),
             "policy_file": (False, _existing_file),
         },
     ),
@@ -348,7 +454,16 @@ KINDS: dict[str, tuple[type, dict[str, tuple[bool, Converter]]]] = {
 }
 
 
+ENVIRONMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
 def _parse_environment(name: str, table: Any, base: Path, where: str) -> EnvironmentConfig:
+    if not ENVIRONMENT_NAME.match(name):
+        # names become directory names and command-line arguments
+        raise ConfigError(
+            f"{where}: environment name {name!r} may hold only letters, digits, '-', '_' and '.' (starting with a "
+            f"letter or digit); rename the section"
+        )
     if not isinstance(table, dict):
         raise ConfigError(f"{where} must be a table with at least a 'kind' key")
     kind = table.get("kind")

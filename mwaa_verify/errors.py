@@ -38,7 +38,9 @@ class ImportRefused(MwaaVerifyError):
 
 def aws_problem(exc: Exception) -> str:
     """One line for an AWS failure, with the fix for the usual causes."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__]
+    # "Parameter validation failed:" says what is wrong only on its next line
+    text = f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
     if type(exc).__name__ in {"NoCredentialsError", "PartialCredentialsError"}:
         return (
             f"{text}; configure credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or `aws configure`)"

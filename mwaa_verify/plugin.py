@@ -8,15 +8,17 @@ it is loaded into every pytest session of a Python that has mwaa-verify installe
 from __future__ import annotations
 
 import argparse
+import inspect
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from mwaa_verify.config import Config, load_config
+from mwaa_verify.config import Config, load_config, since_days
+from mwaa_verify.directories import os_error_line
 from mwaa_verify.environments.base import DagReport, Environment, TaskLog
-from mwaa_verify.errors import MwaaVerifyError
+from mwaa_verify.errors import EnvironmentStartError, MwaaVerifyError, aws_problem
 from mwaa_verify.iam.requirements import RequirementGroup
 
 if TYPE_CHECKING:
@@ -34,16 +36,9 @@ _REPORT_KEY = pytest.StashKey[dict[str, DagReport]]()
 _WINDOW_KEY = pytest.StashKey[datetime | None]()
 _LOGS_KEY = pytest.StashKey[dict[str, dict[str, dict[str, TaskLog]]]]()
 _IAM_KEY = pytest.StashKey[dict[str, RequirementGroup]]()
-
-
-def _positive_days(text: str) -> int:
-    try:
-        days = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--since takes a whole number of days, got {text!r}") from None
-    if days <= 0:
-        raise argparse.ArgumentTypeError(f"--since takes a positive number of days, got {days}")
-    return days
+# generated arguments whose values could not be listed, with why: a usage error for the tests that remain
+# selected once collection is over, never a collection traceback
+_UNREADABLE_KEY = pytest.StashKey[dict[str, str]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -56,7 +51,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="configuration file (default: mwaa-verify.toml or [tool.mwaa_verify] in pyproject.toml, "
         "searched upwards from the current directory)",
     )
-    group.addoption("--since", metavar="DAYS", type=_positive_days, help="verify only the last DAYS days of history")
+    group.addoption("--since", metavar="DAYS", help="verify only the last DAYS days of history")
     group.addoption(
         "--logs-failed-only",
         action="store_true",
@@ -78,29 +73,57 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "needs_source: the test inspects the --source environment")
     config.addinivalue_line("markers", "needs_target: the test inspects the --target environment")
+    if config.getoption("since") is not None:
+        # checked here rather than as the option's type: pytest prints a type error as a multi-line usage block
+        try:
+            config.option.since = since_days(str(config.getoption("since")))
+        except argparse.ArgumentTypeError as exc:
+            raise pytest.UsageError(str(exc)) from None
     names = {option: config.getoption(option) for option in ENVIRONMENT_OPTIONS.values()}
-    if not any(names.values()) and not config.getoption("mwaa_config"):
+    export = config.getoption("mwaa_export")
+    if not any(names.values()) and not config.getoption("mwaa_config") and not export:
         return
     try:
         loaded = loaded_config(config)
         for name in names.values():
             if name:
                 loaded.environment(name)
+        if export:
+            _check_export(export)
     except MwaaVerifyError as exc:
         raise pytest.UsageError(str(exc)) from None
 
 
+def _check_export(location: str) -> None:
+    """--export is readable before any environment starts: a missing directory, bad bucket or missing
+    credentials is one usage line, not a botocore traceback in every test that reads the export."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from mwaa_verify.migrate.location import Location
+
+    try:
+        Location(location).check_reachable(for_writing=False)
+    except (BotoCoreError, ClientError) as exc:
+        raise MwaaVerifyError(f"--export {location}: AWS refused or could not be reached: {aws_problem(exc)}") from None
+
+
+@pytest.hookimpl(trylast=True)  # after -k, -m and --deselect: only the tests that would run count
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Refuse, before anything runs, a suite that needs an environment nobody named."""
-    for fixture, option in ENVIRONMENT_OPTIONS.items():
+    """Refuse, before anything runs, a suite that needs an environment nobody named or that cannot be read."""
+    for option in ("source", "target"):
         if config.getoption(option):
             continue
-        needing = [item for item in items if fixture in getattr(item, "fixturenames", ())]
+        needing = [item for item in items if option in _needs(set(getattr(item, "fixturenames", ())))]
         if needing:
             raise pytest.UsageError(
                 f"{len(needing)} collected test(s) need --{option} NAME (first: {needing[0].nodeid}); "
                 f"{_known_environments(config)}"
             )
+    unreadable = config.stash.get(_UNREADABLE_KEY, {})
+    for item in items:
+        for argument, why in unreadable.items():
+            if argument in getattr(item, "fixturenames", ()):
+                raise pytest.UsageError(why)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -204,7 +227,10 @@ def opened_environment(config: pytest.Config, option: str) -> Environment:
         loaded = loaded_config(config)
         environment = open_environment(loaded.environment(name), loaded)
         config.add_cleanup(environment.close)
-        environment.start()
+        try:
+            environment.start()
+        except OSError as exc:  # a path no configuration check foresaw: one line in the test, not a traceback
+            raise EnvironmentStartError(f"environment {name!r} could not be started: {os_error_line(exc)}") from None
         opened[name] = environment
     return opened[name]
 
@@ -279,20 +305,57 @@ _NOTHING_TO_CHECK = {
 }
 
 
+# what else needs an environment option, beyond ENVIRONMENT_OPTIONS and the generated arguments
+_INDIRECT_NEEDS = {"iam_requirement_groups": ("target",), "source_task_logs": ("source",),
+                   "target_task_logs": ("target",)}  # fmt: skip
+
+
+def _needs(names: set[str]) -> list[str]:
+    """The environment options that tests taking these arguments need."""
+    needs = {ENVIRONMENT_OPTIONS[name] for name in names & ENVIRONMENT_OPTIONS.keys()}
+    for name in names:
+        needs.update(_GENERATED[name][0] if name in _GENERATED else _INDIRECT_NEEDS.get(name, ()))
+    return [option for option in ("source", "target") if option in needs]
+
+
+def _refusal_is_certain(metafunc: pytest.Metafunc) -> bool:
+    """True when a test of this module needs an environment nobody named and nothing deselects tests: the
+    session will be refused after collection, so no environment is opened to list values first."""
+    config = metafunc.config
+    if config.getoption("keyword") or config.getoption("markexpr") or config.getoption("deselect", None):
+        return False
+    if any("::" in arg for arg in config.args):
+        return False
+    tests = [set(metafunc.fixturenames)]
+    for name, function in vars(metafunc.module).items() if metafunc.module else ():
+        if name.startswith("test") and inspect.isfunction(function):
+            tests.append(set(inspect.signature(function).parameters))
+    return any(not config.getoption(option) for names in tests for option in _needs(names))
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """One test per DAG file, DAG, DAG with logs, or config section: known only once the environments are read."""
-    for argument, (options, listing) in _GENERATED.items():
-        if argument not in metafunc.fixturenames:
+    """One test per DAG file, DAG, DAG with logs, or config section: known only once the environments are read.
+
+    Tests whose values cannot be listed (an environment nobody named, one that cannot be read) get none here;
+    pytest_collection_modifyitems then refuses them in one usage line rather than a collection traceback.
+    """
+    arguments = [argument for argument in _GENERATED if argument in metafunc.fixturenames]
+    if not arguments:
+        return
+    config = metafunc.config
+    unreadable = config.stash.setdefault(_UNREADABLE_KEY, {})
+    certain = _refusal_is_certain(metafunc)
+    for argument in arguments:
+        options, listing = _GENERATED[argument]
+        if certain or argument in unreadable or not all(config.getoption(option) for option in options):
+            metafunc.parametrize(argument, [])
             continue
-        for option in options:
-            if not metafunc.config.getoption(option):
-                raise pytest.UsageError(
-                    f"{metafunc.definition.nodeid} needs --{option} NAME; {_known_environments(metafunc.config)}"
-                )
         try:
-            values = listing(metafunc.config)
+            values = listing(config)
         except MwaaVerifyError as exc:
-            raise pytest.UsageError(f"cannot read {' and '.join(options)} for {argument}: {exc}") from None
+            unreadable[argument] = f"cannot read {' and '.join(options)} for {argument}: {exc}"
+            metafunc.parametrize(argument, [])
+            continue
         if not values and argument in _NOTHING_TO_CHECK:
             skipped = pytest.mark.skip(reason=_NOTHING_TO_CHECK[argument])
             metafunc.parametrize(argument, [pytest.param(None, marks=skipped, id="none")])

@@ -33,6 +33,16 @@ class VerificationRun:
     allure_html: Path | None
 
 
+USAGE_ERROR = 4  # pytest.ExitCode.USAGE_ERROR, without importing pytest into the CLI
+
+
+def _usage_error_line(output: str) -> str:
+    """The plugin's one-line refusal ("ERROR: ..."), without pytest's prefix."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()] or ["pytest refused to run the suites"]
+    refusal = next((line for line in lines if line.startswith("ERROR: ")), lines[-1])
+    return refusal.removeprefix("ERROR: ")
+
+
 def suites_dir() -> Path:
     return Path(str(resources.files("mwaa_verify") / "suites"))
 
@@ -62,8 +72,8 @@ def run_verification(
             command, capture_output=True, text=True, stdin=subprocess.DEVNULL, env={**os.environ, "COLUMNS": "250"}
         )
     (reports / "pytest-output.txt").write_text(completed.stdout + completed.stderr, encoding="utf-8")
-    if not results.is_dir():  # pytest refused before running anything: a usage error
-        raise ConfigError((completed.stderr or completed.stdout).strip().splitlines()[-1])
+    if completed.returncode == USAGE_ERROR or not results.is_dir():  # pytest refused before running anything
+        raise ConfigError(_usage_error_line(completed.stderr or completed.stdout))
     summary_md, summary_html = write_summary(read_results(results), reports)
     allure_html = generate_html(results, reports / "allure-report", cache_dir, f"{source} -> {target}")
     return VerificationRun(

@@ -70,7 +70,7 @@ def test_run_with_an_unknown_environment_lists_the_known(config_dir: Path, capsy
 def test_report_without_results_says_how_to_get_them(config_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, err = run(["report", "--results", str(config_dir / "none")], capsys)
 
-    assert code == 2 and "does not exist; run the suites with --alluredir" in err
+    assert code == 2 and "does not exist: there is nothing to report on; run the verification first" in err
 
 
 def test_the_wheel_carries_the_suites_and_probes(tmp_path: Path) -> None:

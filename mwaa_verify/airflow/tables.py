@@ -8,6 +8,9 @@ from __future__ import annotations
 
 TI_KEY = ("dag_id", "task_id", "run_id", "map_index")
 
+# What every Airflow metadata database has, whatever its version: without these, a database is not Airflow's
+CORE_TABLES = ("alembic_version", "dag", "dag_run", "task_instance")
+
 NATURAL_KEYS: dict[str, tuple[str, ...]] = {
     "dag_run": ("dag_id", "run_id"),
     "task_instance": TI_KEY,

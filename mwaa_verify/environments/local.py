@@ -35,6 +35,7 @@ PROBES = Path(__file__).resolve().parent.parent / "airflow" / "probes"
 PROBE_TIMEOUT_SECONDS = 1800
 INFO_TIMEOUT_SECONDS = 300
 _STDERR_TAIL_LINES = 30
+_NO_AIRFLOW = "No module named 'airflow'"
 
 
 class HostAirflow(Environment):
@@ -107,13 +108,19 @@ class HostAirflow(Environment):
                     timeout=timeout,
                     stdin=subprocess.DEVNULL,
                 )
-            except FileNotFoundError:
+            except OSError as exc:  # missing, not executable, not a program at all, a directory
+                state = f"cannot be run ({exc.strerror})" if self.python.exists() else "does not exist"
                 raise ConfigError(
-                    f"environment {self.name!r}: python {self.python} does not exist; point 'python' at the "
-                    f"interpreter of the Airflow installation"
+                    f"environment {self.name!r}: python {self.python} {state}; point 'python' at the interpreter "
+                    f"of the Airflow installation (e.g. /opt/airflow/venv/bin/python)"
                 ) from None
             except subprocess.TimeoutExpired:
                 raise ProbeError(f"environment {self.name!r}: {what} took longer than {timeout:.0f} s") from None
+        if completed.returncode != 0 and _NO_AIRFLOW in (completed.stderr or ""):
+            raise ProbeError(
+                f"environment {self.name!r}: python {self.python} has no Airflow installed ({_NO_AIRFLOW}); point "
+                f"'python' at the interpreter of the Airflow installation (e.g. /opt/airflow/venv/bin/python)"
+            )
         if check and completed.returncode != 0:
             raise ProbeError(
                 f"environment {self.name!r}: {what} failed (exit {completed.returncode}) in {self.python}:\n"
@@ -134,7 +141,10 @@ class HostAirflow(Environment):
             try:
                 return json.loads(out.read_text(encoding="utf-8"))
             except (OSError, json.JSONDecodeError) as exc:
-                raise ProbeError(f"environment {self.name!r}: {what} wrote no readable report ({exc})") from None
+                raise ProbeError(
+                    f"environment {self.name!r}: {what} wrote no readable report ({exc}); is {self.python} the "
+                    f"Python interpreter of the Airflow installation? Point 'python' at it"
+                ) from None
 
     # -- the Environment interface -------------------------------------------------------------------
 

@@ -129,13 +129,25 @@ def _binary_order(column: sa.Column, dialect: str) -> sa.ColumnElement:
 
 def _create_engine(url: str) -> Engine:
     try:
-        parsed = make_url(url)
-    except ArgumentError:
+        return _engine_for(url)
+    except (ImportError, SQLAlchemyError) as exc:  # a dialect or driver this Python does not have
         raise MetadataError(
-            f"sql_alchemy_conn {url!r} is not a database URL; write it as postgresql+psycopg2://user@host:port/db"
+            f"cannot read metadata database {_safe_url(url)}: {_first_line(exc)}; use a postgresql+psycopg2:// or "
+            f"sqlite:// URL, or install the database driver it names"
         ) from None
-    if parsed.drivername in {"postgresql+asyncpg", "postgresql+psycopg"}:
-        # Airflow 3 may be configured with an async driver; read with the synchronous one we ship.
+
+
+def _engine_for(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        raise MetadataError(
+            # the value may hold a password: it is never repeated
+            "sql_alchemy_conn is not a database URL; write it as postgresql+psycopg2://user:password@host:port/db"
+        ) from None
+    if parsed.drivername in {"postgresql", "postgresql+asyncpg", "postgresql+psycopg"}:
+        # Airflow 3 may be configured with an async driver, and a bare postgresql:// means psycopg (3) to newer
+        # SQLAlchemy releases; read with the synchronous driver we ship.
         parsed = parsed.set(drivername="postgresql+psycopg2")
     if parsed.get_backend_name() == "sqlite" and parsed.database:
         # read-only by construction: SQLite's own URI mode
@@ -154,7 +166,7 @@ def _safe_url(url: str) -> str:
     """The URL without its password: it goes into messages."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         return "<unparseable URL>"
 
 

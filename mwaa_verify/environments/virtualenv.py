@@ -20,6 +20,7 @@ from pathlib import Path
 
 from mwaa_verify import progress
 from mwaa_verify.airflow.versions import AirflowVersion
+from mwaa_verify.directories import check_writable_directory
 from mwaa_verify.errors import EnvironmentStartError
 
 READY_MARKER = ".mwaa-verify-ready.json"
@@ -45,6 +46,7 @@ def ensure_virtualenv(
     python = venv / "bin" / "python"
     if (venv / READY_MARKER).exists():
         return python
+    check_writable_directory(cache_dir, "cache directory (cache_dir in mwaa-verify.toml or $MWAA_VERIFY_CACHE_DIR)")
     venv.parent.mkdir(parents=True, exist_ok=True)
     with _lock(venv.with_name(venv.name + ".lock")):
         if (venv / READY_MARKER).exists():  # another process built it while we waited
@@ -106,12 +108,22 @@ def _run(command: list[str], what: str) -> subprocess.CompletedProcess[str]:
         command, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_SECONDS, stdin=subprocess.DEVNULL
     )
     if completed.returncode != 0:
-        output = (completed.stderr or completed.stdout).strip()
         raise EnvironmentStartError(
-            f"{what} failed (exit {completed.returncode}):\n{output[-3000:]}\n"
-            f"Check that the package index is reachable and the version exists (pip index versions apache-airflow)."
+            f"{what} failed (exit {completed.returncode}): {_reason(completed.stderr or completed.stdout)}; check "
+            f"the Airflow version, python_version and requirements, and that the package index is reachable"
         )
     return completed
+
+
+def _reason(output: str) -> str:
+    """The line of an installer's output that says why: uv's last `cause:`, pip's last ERROR line."""
+    decoration = " \u2502\u2570\u2500\u25b6\u00d7"  # the box drawing and cross uv frames errors with
+    lines = [line.strip(decoration) for line in output.splitlines() if line.strip(decoration)] or ["(no output)"]
+    line = lines[-1]
+    for prefix in ("cause:", "error:", "ERROR:"):
+        line = line.removeprefix(prefix).strip()
+    line = line.rstrip(".")
+    return line if len(line) <= 400 else line[:400] + "…"
 
 
 @contextmanager

@@ -72,15 +72,27 @@ def _check(field: str, value: str) -> None:
         raise CloneError(problem)
 
 
+def check_clone_arguments(name: str, airflow_version: str, execution_role_arn: str | None) -> AirflowVersion:
+    """What can be judged without the source, checked before any AWS call; the new Airflow version."""
+    _check("Name", name)
+    try:
+        new = AirflowVersion.parse(airflow_version)
+    except ValueError as exc:
+        raise CloneError(f"{exc}; write the Airflow version as X.Y.Z, e.g. 3.3.1") from None
+    if execution_role_arn is not None:
+        _check("ExecutionRoleArn", execution_role_arn)
+    return new
+
+
 def plan_clone(
     source: Mapping[str, Any], name: str, airflow_version: str, execution_role_arn: str | None = None
 ) -> ClonePlan:
     """The CreateEnvironment request for a copy of `source` (a `get_environment()["Environment"]`)."""
-    _check("Name", name)
+    new = check_clone_arguments(name, airflow_version, execution_role_arn)
     if name == source["Name"]:
         raise CloneError(f"the new environment needs a name of its own; {name!r} is the environment cloned")
     try:
-        old, new = AirflowVersion.parse(source["AirflowVersion"]), AirflowVersion.parse(airflow_version)
+        old = AirflowVersion.parse(source["AirflowVersion"])
     except ValueError as exc:
         raise CloneError(f"{exc}; write the Airflow version as X.Y.Z, e.g. 3.3.1") from None
     if new < old:

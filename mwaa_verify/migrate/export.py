@@ -15,7 +15,9 @@ from pathlib import Path
 from mwaa_verify import progress
 from mwaa_verify.airflow.column_map import MIGRATED_TABLES
 from mwaa_verify.airflow.secrets import SECRET_COLUMNS, decrypted
+from mwaa_verify.airflow.tables import CORE_TABLES
 from mwaa_verify.environments.base import Environment
+from mwaa_verify.errors import MetadataError
 from mwaa_verify.migrate.location import Location, staged_for_writing
 from mwaa_verify.migrate.manifest import Manifest, TableEntry, encode_row
 
@@ -29,17 +31,20 @@ def export_metadata(
     since: datetime | None = None,
 ) -> Manifest:
     location = Location(str(destination))
+    present = set(source.tables())
+    revision = airflow_schema_revision(
+        source, present, "point its sql_alchemy_conn at the database Airflow's [database] sql_alchemy_conn names"
+    )
     info = source.info()
     manifest = Manifest(
         source_name=source.name,
         source_kind=source.kind,
         airflow_version=info.airflow_version,
-        schema_revision=source.schema_revision(),
+        schema_revision=revision,
         created_at=datetime.now(UTC).isoformat(),
         since=since.isoformat() if since else None,
         secrets_included=include_secrets,
     )
-    present = set(source.tables())
     with staged_for_writing(location) as staging:
         for spec in MIGRATED_TABLES:
             if spec.name not in present:
@@ -53,6 +58,25 @@ def export_metadata(
         f"to {location}" + ("" if include_secrets else " (secrets left out: pass --include-secrets to move them)")
     )
     return manifest
+
+
+def airflow_schema_revision(environment: Environment, tables: set[str], fix: str) -> str:
+    """The Alembic revision of an Airflow metadata database; anything else (an empty database, another
+    application's) is refused with `fix`, before a single file is written or row changed."""
+    missing = [table for table in CORE_TABLES if table not in tables]
+    if missing:
+        found = f"it has {len(tables)} other table(s): {', '.join(sorted(tables)[:5])}" if tables else "it is empty"
+        raise MetadataError(
+            f"environment {environment.name!r}: its database is not an Airflow metadata database (no "
+            f"{', '.join(missing)} table; {found}); {fix}"
+        )
+    revision = environment.schema_revision()
+    if not revision:
+        raise MetadataError(
+            f"environment {environment.name!r}: its database has Airflow's tables but no schema revision "
+            f"(alembic_version is empty), so which schema its rows follow is unknown; {fix}"
+        )
+    return revision
 
 
 def _export_table(

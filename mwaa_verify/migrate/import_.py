@@ -38,6 +38,7 @@ from mwaa_verify.airflow.versions import AirflowVersion
 from mwaa_verify.config import default_cache_dir
 from mwaa_verify.environments.base import Environment
 from mwaa_verify.errors import ImportRefused, MetadataError
+from mwaa_verify.migrate.export import airflow_schema_revision
 from mwaa_verify.migrate.location import Location, fetched_for_reading
 from mwaa_verify.migrate.manifest import Manifest, decode_row
 
@@ -81,6 +82,9 @@ def import_metadata(
         )
     if make_url(url).get_backend_name() != "postgresql":
         raise ImportRefused(f"environment {target.name!r}: import writes PostgreSQL metadata databases only")
+    airflow_schema_revision(
+        target, set(target.tables()), "run `airflow db migrate` with the target's own Airflow first"
+    )
     with fetched_for_reading(Location(str(export))) as directory:
         manifest = Manifest.read(directory)
         manifest.verify(directory)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -9,7 +10,22 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from mwaa_verify.errors import ExportError
+from mwaa_verify.errors import ConfigError, ExportError
+
+# S3's rules for general purpose bucket names: 3-63 characters, lowercase letters, digits, dots and hyphens,
+# starting and ending with a letter or digit, no two adjacent dots, not an IP address
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_IP_ADDRESS = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+
+
+def bucket_problem(name: str) -> str | None:
+    """Why `name` cannot be an S3 bucket name, or None: checked locally, before any AWS call."""
+    if not _BUCKET.match(name) or ".." in name or _IP_ADDRESS.match(name):
+        return (
+            f"{name!r} is not a valid S3 bucket name (3-63 lowercase letters, digits, dots or hyphens, starting "
+            f"and ending with a letter or digit)"
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -24,6 +40,9 @@ class Location:
         bucket, _, prefix = self.text.removeprefix("s3://").partition("/")
         if not bucket:
             raise ExportError(f"{self.text!r} names no bucket; write it as s3://bucket/prefix")
+        problem = bucket_problem(bucket)
+        if problem:
+            raise ExportError(f"{self.text}: {problem}; write it as s3://bucket/prefix")
         return bucket, prefix.strip("/")
 
     def __str__(self) -> str:
@@ -31,19 +50,62 @@ class Location:
 
     def check_reachable(self, for_writing: bool) -> None:
         """Fail fast, before any slow work, when the location cannot be used."""
+        if not self.is_s3 and re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", self.text):
+            raise ExportError(
+                f"{self.text!r} is neither a directory nor an S3 location; write s3://bucket/prefix (lowercase "
+                f"s3, two slashes) or a directory path"
+            )
         if self.is_s3:
             bucket, _ = self.bucket_and_prefix()
-            _s3().head_bucket(Bucket=bucket)  # credentials, region and bucket, in one call
-        elif not for_writing and not (Path(self.text) / "manifest.json").is_file():
+            _check_bucket(bucket, self.text)
+        elif for_writing:
+            from mwaa_verify.directories import check_writable_directory
+
+            final = Path(self.text)
+            if final.is_dir() and any(final.iterdir()) and not (final / "manifest.json").exists():
+                raise ExportError(f"{final} exists and is not an export; choose an empty or new directory")
+            try:
+                check_writable_directory(final, "export destination")
+            except ConfigError as exc:
+                raise ExportError(str(exc)) from None
+        elif not Path(self.text).is_dir():
+            raise ExportError(
+                f"export {self.text} does not exist or is not a directory; point at a directory written by "
+                f"`mwaa-verify export`, or an s3://bucket/prefix"
+            )
+        elif not (Path(self.text) / "manifest.json").is_file():
             raise ExportError(
                 f"{self.text} holds no manifest.json; point at a directory written by `mwaa-verify export`"
             )
 
 
+def _check_bucket(bucket: str, location: str) -> None:
+    """Credentials, region and bucket in one call; a missing or forbidden bucket named with its fix (other AWS
+    failures reach the caller, which names their fix)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        _s3().head_bucket(Bucket=bucket)
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in {"404", "NoSuchBucket", "NotFound"}:
+            raise ExportError(
+                f"{location}: bucket {bucket!r} does not exist (or not in this partition); check the name, or "
+                f"create the bucket first"
+            ) from None
+        if code in {"403", "AccessDenied", "Forbidden"}:
+            raise ExportError(
+                f"{location}: access to bucket {bucket!r} is denied to these credentials; grant them s3:ListBucket, "
+                f"s3:GetObject and s3:PutObject on it, or use credentials that have them"
+            ) from None
+        raise
+
+
 def _s3():
     import boto3
 
-    return boto3.client("s3")
+    # a session of its own: boto3's default one keeps the credentials it found first for the whole process
+    return boto3.session.Session().client("s3")
 
 
 @contextmanager

@@ -63,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--reports", type=Path, default=Path("reports"), help="where the reports go (default: reports)")
 
     report = commands.add_parser("report", help="write the sign-off summary (and Allure HTML) from allure-results")
-    report.add_argument("--results", type=Path, default=Path("reports/allure-results"))
+    report.add_argument("--results", type=Path, help="an allure-results directory (default: the latest run under --reports)")
     report.add_argument("--reports", type=Path, default=Path("reports"))
 
     clone = commands.add_parser("clone", help="plan (or --apply) a new MWAA environment like an existing one")
@@ -241,25 +241,38 @@ def _run(args: argparse.Namespace) -> int:
         args.source, args.target, args.reports, config.path, config.cache_dir,
         tuple(args.suite) if args.suite else SUITE_NAMES, tuple(extra),
     )  # fmt: skip
-    print(_report_paths(outcome.summary_md, outcome.summary_html, outcome.allure_html, outcome.junit))
-    print(outcome.summary_md.read_text(encoding="utf-8").split("\n\n")[1])  # the verdict line
+    print(_report_paths(outcome.summary_html, outcome.allure_html, outcome.junit))
+    print(console.summary_text(outcome.summary))
     return outcome.exit_code
 
 
 def _report(args: argparse.Namespace) -> int:
+    from mwaa_verify.report import history
     from mwaa_verify.report.allure_html import generate_html
     from mwaa_verify.report.summary import read_results, write_summary
 
     config = load_config(args.mwaa_config)
-    summary = read_results(args.results)
-    markdown, page = write_summary(summary, args.reports)
-    allure_html = generate_html(args.results, args.reports / "allure-report", config.cache_dir, "mwaa-verify")
-    print(_report_paths(markdown, page, allure_html, None))
+    results = args.results or _latest_results(args.reports)
+    summary = read_results(results)
+    allure_html = generate_html(
+        results, args.reports / "allure-report", config.cache_dir, "mwaa-verify", history.history_dir(args.reports)
+    )
+    links = {"Allure report (one file, opens from disk)": allure_html, "Allure results and attachments": results}
+    _markdown, page, _data = write_summary(summary, args.reports, links)
+    print(_report_paths(page, allure_html, None))
+    print(console.summary_text(summary))
     return 0 if summary.signed_off else 1
 
 
-def _report_paths(markdown: Path, page: Path, allure_html: Path | None, junit: Path | None) -> str:
-    lines = [f"sign-off summary: {page} (and {markdown.name})"]
+def _latest_results(reports: Path) -> Path:
+    runs = sorted(path for path in (reports / "runs").glob("*/allure-results") if path.is_dir())
+    if not runs:
+        raise ConfigError(f"{reports} holds no run; run `mwaa-verify run` first, or pass --results DIR")
+    return runs[-1]
+
+
+def _report_paths(page: Path, allure_html: Path | None, junit: Path | None) -> str:
+    lines = [f"sign-off summary: {page} (and summary.md, summary.json)"]
     lines.append(f"Allure report: {allure_html}" if allure_html else "Allure report: not generated (see above)")
     if junit:
         lines.append(f"JUnit XML: {junit}")

@@ -8,6 +8,8 @@ it is loaded into every pytest session of a Python that has mwaa-verify installe
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -30,6 +32,7 @@ _REPORT_KEY = pytest.StashKey[dict[str, DagReport]]()
 _WINDOW_KEY = pytest.StashKey[datetime | None]()
 _LOGS_KEY = pytest.StashKey[dict[str, dict[str, dict[str, TaskLog]]]]()
 _IAM_KEY = pytest.StashKey[dict[str, RequirementGroup]]()
+_RUN_KEY = pytest.StashKey[tuple[str, datetime]]()
 
 
 def _positive_days(text: str) -> int:
@@ -74,6 +77,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "needs_source: the test inspects the --source environment")
     config.addinivalue_line("markers", "needs_target: the test inspects the --target environment")
+    run_id(config)  # fixed at the start, so the run's time stamp is when it began
     names = {option: config.getoption(option) for option in ENVIRONMENT_OPTIONS.values()}
     if not any(names.values()) and not config.getoption("mwaa_config"):
         return
@@ -155,20 +159,34 @@ def export_location(pytestconfig: pytest.Config) -> str:
     return location
 
 
-@pytest.fixture(autouse=True)
-def _mwaa_verify_allure_labels(request: pytest.FixtureRequest) -> None:
-    """Labels every suite test for Allure (epic, feature, story, severity, parameters) when it is recording."""
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Labels every test for Allure when it is recording: this session's run id (so a summary never mixes two
+    runs' results), and for the suites epic, feature, story, severity and parameters. A hook rather than a
+    fixture, so a test skipped by a mark is labelled too."""
     from mwaa_verify.report import allure_results
 
-    module = getattr(request.node, "module", None)
-    suite = module.__name__.rsplit(".", 1)[-1] if module is not None else None
-    if suite in allure_results.SUITES and allure_results.enabled(request.config):
-        allure_results.label_test(request.node)
+    if not allure_results.enabled(item.config):
+        return
+    allure_results.label_run(run_id(item.config))
+    module = getattr(item, "module", None)
+    if module is not None and module.__name__.rsplit(".", 1)[-1] in allure_results.SUITES:
+        allure_results.label_test(item)
+
+
+def run_id(config: pytest.Config) -> str:
+    """This session's run id: the one `mwaa-verify run` chose, or a new one for a pytest run of its own."""
+    from mwaa_verify.report.runs import RUN_ID_ENV, new_run_id
+
+    if _RUN_KEY not in config.stash:
+        config.stash[_RUN_KEY] = (os.environ.get(RUN_ID_ENV) or new_run_id(), datetime.now(UTC))
+    return config.stash[_RUN_KEY][0]
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Both environments, as they were verified, next to the Allure results."""
+    """Both environments, as configured and as verified, next to the Allure results, with this run's id."""
     from mwaa_verify.report import allure_results
+    from mwaa_verify.report.runs import COMMAND_ENV
 
     config = session.config
     if not allure_results.enabled(config):
@@ -176,17 +194,40 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     described = {}
     for option in ("source", "target"):
         name = config.getoption(option)
-        environment = config.stash.get(_OPEN_KEY, {}).get(name) if name else None
-        if environment is None:
+        if not name:
             continue
-        values = {"name": environment.name, "kind": environment.kind}
+        values = {"name": name}
         try:
-            info = environment.info()
-            values.update(airflow=info.airflow_version, python=info.python_version)
+            configured = loaded_config(config).environment(name)
+            values.update(kind=configured.kind, configured_airflow=getattr(configured, "airflow_version", "") or "")
         except MwaaVerifyError:
             pass
+        environment = config.stash.get(_OPEN_KEY, {}).get(name)
+        if environment is not None:
+            values.setdefault("kind", environment.kind)
+            try:
+                info = environment.info()
+                values.update(airflow=info.airflow_version, python=info.python_version)
+            except MwaaVerifyError:
+                pass
         described[option] = values
-    allure_results.write_run_files(Path(config.option.allure_report_dir), described)
+    results_dir = Path(config.option.allure_report_dir)
+    identifier = run_id(config)
+    command = os.environ.get(COMMAND_ENV) or shlex.join(["pytest", *config.invocation_params.args])
+    allure_results.write_run_files(results_dir, described)
+    allure_results.write_run_record(
+        results_dir,
+        {
+            "run_id": identifier,
+            "started": config.stash[_RUN_KEY][1].isoformat(timespec="seconds"),
+            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+            "command": command,
+            "environments": described,
+            "suites": allure_results.suite_features(
+                {item.module.__name__.rsplit(".", 1)[-1] for item in session.items if getattr(item, "module", None)}
+            ),
+        },
+    )
 
 
 def opened_environment(config: pytest.Config, option: str) -> Environment:

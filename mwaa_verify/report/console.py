@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
+import textwrap
 from collections.abc import Mapping, Sequence
 
 from mwaa_verify.environments.base import DagReport
+from mwaa_verify.report.summary import Summary
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -55,3 +58,24 @@ def dag_reports_side_by_side(reports: Mapping[str, DagReport]) -> str:
         rows.append(row)
     headers = ["file", *(f"{name} (Airflow {reports[name].airflow_version})" for name in names)]
     return table(headers, rows)
+
+
+def summary_text(summary: Summary, width: int | None = None) -> str:
+    """The verdict, what changed since the previous run, and one entry per failure, wrapped at word boundaries
+    to the terminal's width (a word longer than a line is the only thing ever broken)."""
+    width = width or min(shutil.get_terminal_size((100, 24)).columns, 120)
+    lines = [summary.verdict()]
+    if summary.drift is not None:
+        lines.append(summary.drift.headline())
+        lines += [f"  new failure: {item}" for item in summary.drift.new_failures]
+        lines += [f"  fixed: {item}" for item in summary.drift.fixed]
+    for result in summary.failures:
+        reason = f"{result.category}: {result.reason}" if result.category else result.reason
+        lines += textwrap.wrap(
+            f"FAILED {result.key}: {reason}", width, subsequent_indent="    ", break_on_hyphens=False
+        )
+    if summary.unchecked_suites:
+        lines.append(f"not checked at all: {', '.join(summary.unchecked_suites)}")
+    if summary.warnings:
+        lines.append(f"{len(summary.warnings)} warning(s): see the summary's Warnings section")
+    return "\n".join(lines)

@@ -79,10 +79,11 @@ def config(aws: AwsDouble, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def start_run(config: Path, target: str, reports: Path) -> subprocess.Popen[str]:
-    """`mwaa-verify run` of the IAM suite against `target`, in a process of its own."""
+def start_run(config: Path, target: str, reports: Path, *suites: str) -> subprocess.Popen[str]:
+    """`mwaa-verify run` of the IAM suite (or `suites`) against `target`, in a process of its own."""
+    chosen = [option for suite in suites or ("iam_policy",) for option in ("--suite", suite)]
     command = [sys.executable, "-m", "mwaa_verify.cli", "-q", "--mwaa-config", str(config), "run",
-               "--source", "prod-2", "--target", target, "--suite", "iam_policy", "--reports", str(reports)]  # fmt: skip
+               "--source", "prod-2", "--target", target, *chosen, "--reports", str(reports)]  # fmt: skip
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPOSITORY), os.environ.get("PYTHONPATH", "")])}
     return subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment, cwd=reports.parent
@@ -132,9 +133,7 @@ def test_two_runs_at_once_on_one_reports_directory_each_own_their_results(config
     assert {**latest, "links": None} == {**own, "links": None}
 
 
-def test_pytest_results_of_two_sessions_in_one_directory_are_summarised_per_run(
-    config: Path, tmp_path: Path
-) -> None:
+def test_pytest_results_of_two_sessions_in_one_directory_are_summarised_per_run(config: Path, tmp_path: Path) -> None:
     """`pytest suites --alluredir X` twice into the same X: `mwaa-verify report` reads the last run only."""
     results = tmp_path / "allure-results"
     suite = REPOSITORY / "suites" / "test_iam_policy.py"

@@ -25,7 +25,7 @@ from mwaa_verify.report import allure_results as labels
 from mwaa_verify.report.runs import RUN_ID_LABEL
 
 SCHEMA_VERSION = 1
-_MAX_REASON = 600
+_MAX_REASON = 2000
 ROW_COUNT_CHECK = "test_table_rows_match"
 
 
@@ -395,7 +395,8 @@ def _ordered(results: list[CheckResult]) -> list[CheckResult]:
 _STYLE = """
 *{box-sizing:border-box}
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0 auto;padding:1rem;max-width:80rem;
-color:#1f2328;overflow-wrap:anywhere}
+color:#1f2328;overflow-wrap:break-word}
+td.r{overflow-wrap:anywhere;min-width:12rem}
 h1{font-size:1.5rem;margin:.2rem 0 .8rem}h2{font-size:1.15rem;margin:1.6rem 0 .5rem}
 .verdict{font-size:1.15rem;font-weight:600;padding:.7rem .9rem;border-radius:6px;margin:0 0 1rem}
 .ok{background:#dafbe1;border:1px solid #4ac26b}.ko{background:#ffebe9;border:1px solid #ff8182}
@@ -412,7 +413,9 @@ code{font-size:.9em}
  table,thead,tbody,tr,td{display:block;width:100%}
  tr.head{display:none}
  tr{border:1px solid #d0d7de;border-radius:6px;margin:0 0 .6rem;padding:.3rem .5rem}
- td{border:0;padding:.1rem 0}
+ td{border:0;padding:.1rem 0;overflow-wrap:anywhere}
+ td.r{min-width:0}
+ td:empty{display:none}
  td::before{content:attr(data-label) ": ";color:#59636e;font-weight:normal}
  td.n{text-align:left}
 }
@@ -455,18 +458,18 @@ def to_html(summary: Summary) -> str:
     parts.append("</ul>")
     if summary.warnings:
         parts.append(f"<h2>Warnings ({len(summary.warnings)})</h2>")
-        parts.append(_table(["check", "warning"], [[("", r.key), ("", w)] for r, w in summary.warnings]))
+        parts.append(_table(["check", "warning"], [[("", r.key), ("r", w)] for r, w in summary.warnings]))
     if summary.not_checked or summary.unchecked_suites:
         parts.append(f"<h2>Not checked ({len(summary.not_checked)})</h2>")
         parts += [f"<p class='verdict gap'>{e(s)}: no check ran to a verdict</p>" for s in summary.unchecked_suites]
-        parts.append(_table(["check", "why"], [[("", r.key), ("skipped", r.reason)] for r in summary.not_checked]))
+        parts.append(_table(["check", "why"], [[("", r.key), ("r skipped", r.reason)] for r in summary.not_checked]))
     if summary.row_counts():
         parts.append("<h2>Rows per table</h2>")
         parts.append(
             _table(
                 ["table", "source", "target", "matched", "result", "note"],
                 [
-                    [("", t), ("n", str(c.source)), ("n", str(c.target)), ("n", str(c.matched)), (s, s), ("", c.note)]
+                    [("", t), ("n", str(c.source)), ("n", str(c.target)), ("n", str(c.matched)), (s, s), ("r", c.note)]
                     for t, c, s in summary.row_counts()
                 ],
             )
@@ -479,9 +482,11 @@ def to_html(summary: Summary) -> str:
             f"<h2>{e(suite)}: {counts['passed']} passed, {counts['failed'] + counts['broken']} failed, "
             f"{len(results) - decided} not checked</h2>"
         )
-        shown = [r for r in results if r.status != "passed"]
+        if len(results) > decided:
+            parts.append(f"<p>{len(results) - decided} not checked: listed under Not checked, with the reason.</p>")
+        shown = [r for r in results if r.status in {"failed", "broken"}]
         passed = [r for r in results if r.status == "passed"]
-        rows = [[("", r.check), ("", r.subject), (r.status, r.status), ("", _reason(r))] for r in _ordered(shown)]
+        rows = [[("", r.check), ("", r.subject), (r.status, r.status), ("r", _reason(r))] for r in shown]
         if rows:
             parts.append(_table(headers, rows))
         if passed:

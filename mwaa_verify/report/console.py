@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import textwrap
 from collections.abc import Mapping, Sequence
@@ -15,16 +16,25 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     widths = [
         max(len(header), *(len(row[i]) for row in cells)) if cells else len(header) for i, header in enumerate(headers)
     ]
-    line = "  ".join(header.ljust(width) for header, width in zip(headers, widths, strict=True))
+    line = "  ".join(header.ljust(width) for header, width in zip(headers, widths, strict=True)).rstrip()
     rule = "  ".join("-" * width for width in widths)
-    body = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in cells]
+    body = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in cells]
     return "\n".join([line, rule, *body])
+
+
+def relative_paths(report: DagReport, text: str) -> str:
+    """`text` with the absolute paths of the report's DAG files (in a virtualenv, a cache, a workdir) shown
+    relative to the DAGs folder, as the report's own paths are."""
+    for item in report.files:
+        if item.path in text:
+            text = re.sub(r"(?:/[^\s'\":]+)+/(" + re.escape(item.path) + r")\b", r"\1", text)
+    return text
 
 
 def dag_report_text(title: str, report: DagReport) -> str:
     rows = []
     for item in report.files:
-        status = f"IMPORT ERROR: {item.error_summary}" if item.import_error else "ok"
+        status = f"IMPORT ERROR: {relative_paths(report, item.error_summary)}" if item.error_summary else "ok"
         rows.append(
             (
                 item.path,
@@ -54,7 +64,8 @@ def dag_reports_side_by_side(reports: Mapping[str, DagReport]) -> str:
             except KeyError:
                 row.append("(absent)")
                 continue
-            row.append(f"FAILS: {item.error_summary}" if item.import_error else f"ok ({', '.join(item.dag_ids)})")
+            error = relative_paths(reports[name], item.error_summary or "")
+            row.append(f"FAILS: {error}" if item.import_error else f"ok ({', '.join(item.dag_ids)})")
         rows.append(row)
     headers = ["file", *(f"{name} (Airflow {reports[name].airflow_version})" for name in names)]
     return table(headers, rows)

@@ -284,7 +284,9 @@ def _environments(path: Path) -> dict[str, dict[str, str]]:
     found: dict[str, dict[str, str]] = defaultdict(dict)
     if path.is_file():
         for line in path.read_text(encoding="utf-8").splitlines():
-            key, _, value = line.partition("=")
+            key, found, value = line.partition("=")
+            if not found:
+                continue
             role, _, name = key.partition(".")
             found[role][name] = value.replace("\\:", ":").replace("\\=", "=")
     return dict(found)

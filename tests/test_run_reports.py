@@ -21,6 +21,7 @@ from aws_double import REGION, AwsDouble, describe
 from mwaa_policies import documented_policy, trust_policy, with_statement, without
 
 from mwaa_verify.report.allure_results import RUN_ID_LABEL
+from mwaa_verify.report.runs import LOCK_NAME, reports_lock
 from mwaa_verify.report.summary import schema
 
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -179,3 +180,40 @@ def test_second_run_names_the_new_failure_and_the_fixed_one(aws: AwsDouble, conf
     assert "new failure: IAM permissions / test_execution_role_allows [metrics]" in stdout
     jsonschema.validate(second, schema())
     jsonschema.validate(json.loads((reports / "summary.json").read_text()), schema())
+
+
+def test_a_run_waits_for_the_run_holding_the_reports_directory_and_says_so(config: Path, tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    with reports_lock(reports, "20261128T000000Z-aaaaaa", "mwaa-verify run --target other"):
+        waiting = start_run(config, "good", reports)
+        line = read_stderr_line(waiting, "waiting: ")
+        assert waiting.poll() is None  # still waiting while the lock is held
+    code, _out, summary, _dir = finish(waiting)
+
+    assert line == (
+        f"[mwaa-verify] waiting: {reports} is in use by run 20261128T000000Z-aaaaaa (pid {os.getpid()}: "
+        "mwaa-verify run --target other); this run starts when it ends"
+    )
+    assert code == 0 and summary["signed_off"]
+
+
+def test_a_lock_left_by_a_killed_run_is_taken_over(config: Path, tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    killed = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    killed.kill()
+    killed.wait()
+    reports.mkdir()
+    (reports / LOCK_NAME).write_text(f"run 20261128T000000Z-bbbbbb (pid {killed.pid}: mwaa-verify run)\n")
+
+    code, _out, summary, _dir = finish(start_run(config, "good", reports))
+
+    assert code == 0 and summary["signed_off"]
+
+
+def read_stderr_line(process: subprocess.Popen[str], prefix: str) -> str:
+    """The first line of the process's stderr that contains `prefix` (the rest stays readable for finish())."""
+    assert process.stderr is not None
+    for line in process.stderr:
+        if prefix in line:
+            return line.strip()
+    raise AssertionError(f"the process ended without a line containing {prefix!r}")

@@ -15,12 +15,12 @@ import fcntl
 import os
 import secrets
 import shutil
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mwaa_verify import progress
 from mwaa_verify.errors import MwaaVerifyError
 
 RUN_ID_LABEL = "mwaa_run_id"
@@ -57,7 +57,9 @@ def reports_lock(reports: Path, run_id: str, command: str) -> Iterator[None]:
                 raise
             handle.seek(0)
             holder = handle.read().strip() or "another run"
-            progress.say(f"waiting: {reports} is in use by {holder}; this run starts when it ends")
+            # said even with -q: a run that seems to hang must say why
+            print(f"[mwaa-verify] waiting: {reports} is in use by {holder}; this run starts when it ends",
+                  file=sys.stderr, flush=True)  # fmt: skip
             fcntl.flock(handle, fcntl.LOCK_EX)
         handle.seek(0)
         handle.truncate()

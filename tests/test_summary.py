@@ -57,12 +57,14 @@ def test_warnings_unchecked_suites_and_row_counts_are_in_the_summary(pytester: p
 
     assert summary.signed_off
     assert summary.verdict() == (
-        "SIGNED OFF EXCEPT IAM PERMISSIONS (NOT CHECKED AT ALL): every check that ran passed (3 passed, 1 not checked)"
+        "SIGNED OFF EXCEPT IAM PERMISSIONS (NOT CHECKED AT ALL): every check that ran passed (3 passed, 1 not checked; "
+        "suites not run: Task logs, Environment configuration)"
     )
     text = markdown.read_text()
     assert "## Warnings (2)" in text
     assert "- DAG import / test_dag_file_imports_on_the_target: etl.py: AIR311 airflow.datasets.Dataset" in text
     assert "- **IAM permissions: no check ran to a verdict**" in text
+    assert "- **Task logs: not run** (not selected with --suite)" in text
     assert "- IAM permissions / test_execution_role_allows: not applicable: 'rehearsal' has no execution role" in text
     assert "| log | 62 | 63 | 62 | passed | append-only table: the target wrote 1 log row(s) of its own |" in text
     assert "AIR312 BashOperator moved to the standard provider" in page.read_text()

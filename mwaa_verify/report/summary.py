@@ -134,6 +134,13 @@ class Summary:
         return [suite for suite in self._suite_names() if suite not in decided]
 
     @property
+    def suites_not_run(self) -> list[str]:
+        """Bundled suites this run did not include (--suite chose others): areas the sign-off does not cover."""
+        if not self.suites:
+            return []  # results of a session that did not record its suites
+        return [feature for feature, _severity in labels.SUITES.values() if feature not in self.suites]
+
+    @property
     def signed_off(self) -> bool:
         """No check failed and at least one passed. A suite that was entirely not applicable does not block the
         sign-off, but the verdict line names it (see README: what a sign-off covers)."""
@@ -156,12 +163,13 @@ class Summary:
             return f"NOT READY FOR CUTOVER: {len(self.failures)} check(s) failed ({totals})"
         if not self.signed_off:
             return f"NOT SIGNED OFF: no check ran to a verdict ({totals or 'no results'})"
+        not_run = f"; suites not run: {', '.join(self.suites_not_run)}" if self.suites_not_run else ""
         if self.unchecked_suites:
             return (
                 f"SIGNED OFF EXCEPT {', '.join(self.unchecked_suites).upper()} (NOT CHECKED AT ALL): every check "
-                f"that ran passed ({totals})"
+                f"that ran passed ({totals}{not_run})"
             )
-        return f"SIGNED OFF: every check passed ({totals})"
+        return f"SIGNED OFF: every check passed ({totals}{not_run})"
 
     def row_counts(self) -> list[tuple[str, RowCounts, str]]:
         return [
@@ -195,6 +203,7 @@ class Summary:
             "warnings": [{"check": result.key, "warning": warning} for result, warning in self.warnings],
             "not_checked": {
                 "suites": self.unchecked_suites,
+                "suites_not_run": self.suites_not_run,
                 "checks": [{"check": result.key, "reason": result.reason} for result in self.not_checked],
             },
             "row_counts": [
@@ -368,9 +377,10 @@ def to_markdown(summary: Summary) -> str:
     if summary.warnings:
         lines += [f"## Warnings ({len(summary.warnings)})", ""]
         lines += [f"- {_md(result.key)}: {_md(warning)}" for result, warning in summary.warnings] + [""]
-    if summary.not_checked or summary.unchecked_suites:
+    if summary.not_checked or summary.unchecked_suites or summary.suites_not_run:
         lines += [f"## Not checked ({len(summary.not_checked)})", ""]
         lines += [f"- **{suite}: no check ran to a verdict**" for suite in summary.unchecked_suites]
+        lines += [f"- **{suite}: not run** (not selected with --suite)" for suite in summary.suites_not_run]
         lines += [f"- {_md(result.key)}: {_md(result.reason)}" for result in summary.not_checked] + [""]
     if summary.row_counts():
         lines += ["## Rows per table", "", "| table | source | target | matched | result | note |", "|---" * 6 + "|"]
@@ -461,9 +471,12 @@ def to_html(summary: Summary) -> str:
     if summary.warnings:
         parts.append(f"<h2>Warnings ({len(summary.warnings)})</h2>")
         parts.append(_table(["check", "warning"], [[("", r.key), ("r", w)] for r, w in summary.warnings]))
-    if summary.not_checked or summary.unchecked_suites:
+    if summary.not_checked or summary.unchecked_suites or summary.suites_not_run:
         parts.append(f"<h2>Not checked ({len(summary.not_checked)})</h2>")
         parts += [f"<p class='verdict gap'>{e(s)}: no check ran to a verdict</p>" for s in summary.unchecked_suites]
+        parts += [
+            f"<p class='verdict gap'>{e(s)}: not run (not selected with --suite)</p>" for s in summary.suites_not_run
+        ]  # noqa: E501
         parts.append(_table(["check", "why"], [[("", r.key), ("r skipped", r.reason)] for r in summary.not_checked]))
     if summary.row_counts():
         parts.append("<h2>Rows per table</h2>")

@@ -112,7 +112,7 @@ def run_verification(
         }
         summary_md, summary_html, summary_json = write_summary(summary, run_dir, links)
         history.append(reports, summary)
-        staged = reports / ".latest"  # the same summaries with links relative to the top of reports/
+        staged = run_dir / ".top"  # the same summaries, their links relative to the top of reports/
         write_summary(summary, staged, links, link_base=reports)
         publish([staged / "summary.md", staged / "summary.html", staged / "summary.json", junit], reports)
         shutil.rmtree(staged, ignore_errors=True)

@@ -21,6 +21,7 @@ from mwaa_verify.config import default_cache_dir
 from mwaa_verify.report.allure_html import generate_html
 from mwaa_verify.report.allure_results import CATEGORIES
 
+CACHE = default_cache_dir()  # read before pytester points HOME elsewhere
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "reports" / "screenshots"
 LONG_TOKEN = "x" * 500
 # a failure message of each class, worded as the suites word them
@@ -126,8 +127,8 @@ def test_allure_report_opens_from_disk_with_our_categories(pytester: pytest.Pyte
     pytester.runpytest_subprocess(f"--alluredir={results}", "-p", "no:cacheprovider")
     history = tmp_path / "history"
 
-    first = generate_html(results, tmp_path / "first", default_cache_dir(), "nightly", history)
-    page = generate_html(results, tmp_path / "report", default_cache_dir(), "nightly", history)
+    first = generate_html(results, tmp_path / "first", CACHE, "nightly", history)
+    page = generate_html(results, tmp_path / "report", CACHE, "nightly", history)
 
     assert first is not None and page is not None, "allure generate failed (see the progress lines above)"
     assert [path.name for path in page.parent.glob("*.html")] == ["index.html"]  # one file, nothing to serve

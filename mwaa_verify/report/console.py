@@ -11,14 +11,22 @@ from mwaa_verify.environments.base import DagReport
 from mwaa_verify.report.summary import Summary
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]], last_width: int = 100) -> str:
+    """Aligned columns; a last column longer than `last_width` wraps at word boundaries onto continuation lines,
+    so one long error message does not widen every row."""
     cells = [[str(value) for value in row] for row in rows]
     widths = [
         max(len(header), *(len(row[i]) for row in cells)) if cells else len(header) for i, header in enumerate(headers)
     ]
+    widths[-1] = min(widths[-1], max(last_width, len(headers[-1])))
     line = "  ".join(header.ljust(width) for header, width in zip(headers, widths, strict=True)).rstrip()
     rule = "  ".join("-" * width for width in widths)
-    body = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in cells]
+    body = []
+    for row in cells:
+        last = textwrap.wrap(row[-1], widths[-1], break_on_hyphens=False) or [""]
+        lead = [cell.ljust(width) for cell, width in zip(row[:-1], widths[:-1], strict=True)]
+        body.append("  ".join([*lead, last[0]]).rstrip())
+        body += ["  ".join([*(" " * width for width in widths[:-1]), more]) for more in last[1:]]
     return "\n".join([line, rule, *body])
 
 

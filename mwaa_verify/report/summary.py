@@ -476,7 +476,7 @@ def to_html(summary: Summary) -> str:
         parts += [f"<p class='verdict gap'>{e(s)}: no check ran to a verdict</p>" for s in summary.unchecked_suites]
         parts += [
             f"<p class='verdict gap'>{e(s)}: not run (not selected with --suite)</p>" for s in summary.suites_not_run
-        ]  # noqa: E501
+        ]
         parts.append(_table(["check", "why"], [[("", r.key), ("r skipped", r.reason)] for r in summary.not_checked]))
     if summary.row_counts():
         parts.append("<h2>Rows per table</h2>")

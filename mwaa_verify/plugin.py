@@ -199,7 +199,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         values = {"name": name}
         try:
             configured = loaded_config(config).environment(name)
-            values.update(kind=configured.kind, configured_airflow=getattr(configured, "airflow_version", "") or "")
+            values["kind"] = configured.kind
+            if getattr(configured, "airflow_version", None):
+                values["configured_airflow"] = configured.airflow_version
         except MwaaVerifyError:
             pass
         environment = config.stash.get(_OPEN_KEY, {}).get(name)

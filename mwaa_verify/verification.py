@@ -52,6 +52,13 @@ class VerificationRun:
     allure_html: Path | None
 
 
+def _command_line(source: str, target: str, suites: tuple[str, ...]) -> str:
+    """The command a user typed, for the summary; called from Python instead, what was asked for."""
+    if Path(sys.argv[0]).name in {"mwaa-verify", "cli.py"}:
+        return shlex.join(["mwaa-verify", *sys.argv[1:]])
+    return f"run_verification({source!r}, {target!r}, suites={list(suites)!r}) from {Path(sys.argv[0]).name}"
+
+
 def suites_dir() -> Path:
     return Path(str(resources.files("mwaa_verify") / "suites"))
 
@@ -75,7 +82,7 @@ def run_verification(
         raise ConfigError(f"unknown suite(s) {', '.join(unknown)}; choose from {', '.join(SUITE_NAMES)}")
     reports = reports.resolve()
     run_id = new_run_id()
-    command = command or shlex.join(["mwaa-verify", *sys.argv[1:]])
+    command = command or _command_line(source, target, suites)
     with reports_lock(reports, run_id, command):
         run_dir = run_directory(reports, run_id)
         results, junit = run_dir / "allure-results", run_dir / "junit.xml"

@@ -32,11 +32,16 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]], last_width: 
 
 def relative_paths(report: DagReport, text: str) -> str:
     """`text` with the absolute paths of the report's DAG files (in a virtualenv, a cache, a workdir) shown
-    relative to the DAGs folder, as the report's own paths are."""
+    relative to the DAGs folder, as the report's own paths are, and installed modules from site-packages."""
     for item in report.files:
         if item.path in text:
-            text = re.sub(r"(?:/[^\s'\":]+)+/(" + re.escape(item.path) + r")\b", r"\1", text)
-    return text
+            text = re.sub(r"(?:/[^\s'\":()]+)+/(" + re.escape(item.path) + r")\b", r"\1", text)
+    return short_paths(text)
+
+
+def short_paths(text: str) -> str:
+    """Paths into a virtualenv (the tool's cache holds Airflow's) from site-packages on: what the module is."""
+    return re.sub(r"(?:/[^\s'\":()]+)*/site-packages/", "site-packages/", text)
 
 
 def dag_report_text(title: str, report: DagReport) -> str:
@@ -89,7 +94,7 @@ def summary_text(summary: Summary, width: int | None = None) -> str:
         lines += [f"  new failure: {item}" for item in summary.drift.new_failures]
         lines += [f"  fixed: {item}" for item in summary.drift.fixed]
     for result in summary.failures:
-        reason = f"{result.category}: {result.reason}" if result.category else result.reason
+        reason = short_paths(f"{result.category}: {result.reason}" if result.category else result.reason)
         lines += textwrap.wrap(
             f"FAILED {result.key}: {reason}", width, subsequent_indent="    ", break_on_hyphens=False
         )

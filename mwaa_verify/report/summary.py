@@ -371,7 +371,8 @@ def to_markdown(summary: Summary) -> str:
     lines = ["# Migration sign-off summary", "", f"**{summary.verdict()}**", ""]
     if summary.drift is not None:
         lines += [f"## Since the previous run: {summary.drift.headline()}", ""]
-        lines += [f"- {_md(line)}" for line in _drift_lines(summary.drift)] + [""]
+        changes = _drift_lines(summary.drift)
+        lines += [f"- {_md(line)}" for line in changes] + ([""] if changes else [])
     lines += [f"- {_md(line)}" for line in [*stamp_lines(summary), *environment_lines(summary)]]
     lines += [f"- {name}: `{path}`" for name, path in summary.links.items()] + [""]
     if summary.warnings:

@@ -101,7 +101,8 @@ def test_summary_reads_at_any_width(wide_run: Path, width: int, tmp_path: Path) 
     measured = tmp_path / "measured.html"
     measured.write_text(
         wide_run.read_text()
-        + "<script>document.body.setAttribute('data-overflow', String(document.documentElement.scrollWidth - "
+        + "<script>document.querySelectorAll('details').forEach(d => d.open = true);"  # the 200 DAGs shown too
+        "document.body.setAttribute('data-overflow', String(document.documentElement.scrollWidth - "
         "window.innerWidth))</script>"
     )
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -114,7 +115,8 @@ def test_summary_reads_at_any_width(wide_run: Path, width: int, tmp_path: Path) 
     assert overflow is not None, "the measuring script did not run"
     assert int(overflow.group(1)) <= 0, f"summary.html scrolls sideways by {overflow.group(1)} px at {width} px"
     assert png_size(screenshot) == (width, 2400)
-    assert "NOT READY FOR CUTOVER" in visible_text(dom)
+    text = visible_text(dom)
+    assert "NOT READY FOR CUTOVER" in text and "dag_199.py" in text
 
 
 def test_allure_report_opens_from_disk_with_our_categories(pytester: pytest.Pytester, tmp_path: Path) -> None:

@@ -475,9 +475,9 @@ def to_html(summary: Summary) -> str:
     if summary.not_checked or summary.unchecked_suites or summary.suites_not_run:
         parts.append(f"<h2>Not checked ({len(summary.not_checked)})</h2>")
         parts += [f"<p class='verdict gap'>{e(s)}: no check ran to a verdict</p>" for s in summary.unchecked_suites]
-        parts += [
-            f"<p class='verdict gap'>{e(s)}: not run (not selected with --suite)</p>" for s in summary.suites_not_run
-        ]
+        if summary.suites_not_run:
+            names = ", ".join(summary.suites_not_run)
+            parts.append(f"<p><strong>Not run</strong> (not selected with --suite): {e(names)}</p>")
         parts.append(_table(["check", "why"], [[("", r.key), ("r skipped", r.reason)] for r in summary.not_checked]))
     if summary.row_counts():
         parts.append("<h2>Rows per table</h2>")

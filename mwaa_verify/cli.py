@@ -303,6 +303,7 @@ def _report(args: argparse.Namespace) -> int:
     config = load_config(args.mwaa_config)
     results = args.results or _latest_results(args.reports)
     summary = read_results(results)
+    summary.drift = history.drift(history.previous_record(args.reports, summary), summary)
     allure_html = generate_html(
         results, args.reports / "allure-report", config.cache_dir, "mwaa-verify", history.history_dir(args.reports)
     )

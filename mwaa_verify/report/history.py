@@ -40,7 +40,8 @@ def _pair(environments: dict[str, dict[str, str]]) -> str:
 
 
 def previous_record(reports: Path, summary: Summary) -> dict[str, Any] | None:
-    """The last run of the same source and target in this history, before this one."""
+    """The last run of the same source and target in this history before this one (also when this one is in it
+    already, summarised again)."""
     path = history_dir(reports) / RUNS_FILE
     if not path.is_file():
         return None
@@ -50,7 +51,9 @@ def previous_record(reports: Path, summary: Summary) -> dict[str, Any] | None:
             entry = json.loads(line)
         except ValueError:
             continue  # a line cut by a killed run: the others still count
-        if entry.get("pair") == pair and entry.get("run_id") != summary.run.run_id:
+        if entry.get("run_id") == summary.run.run_id:
+            break  # a run summarised again (`mwaa-verify report`): the run before it
+        if entry.get("pair") == pair:
             found = entry
     return found
 

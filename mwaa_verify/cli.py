@@ -1,4 +1,6 @@
-"""The `mwaa-verify` command. Errors a user can act on print one line each; nothing prints a traceback for them."""
+"""The `mwaa-verify` command. Errors a user can act on print one line each; nothing prints a traceback for them.
+
+Global options (--mwaa-config, -q) are accepted before and after the command name."""
 
 from __future__ import annotations
 
@@ -22,6 +24,21 @@ from mwaa_verify.migrate.location import Location
 from mwaa_verify.report import console
 from mwaa_verify.verification import SUITE_NAMES
 
+DESCRIPTION = (
+    "Verify that an Apache Airflow / Amazon MWAA migration is a faithful copy: DAG imports, metadata, task logs, "
+    "configuration and IAM, compared between a source and a target environment, with a sign-off summary."
+)
+
+
+def _global_options(parser: argparse.ArgumentParser, suppress: bool) -> argparse.ArgumentParser:
+    """--mwaa-config and -q, accepted before the command and after it (after it, they win)."""
+    default = {"default": argparse.SUPPRESS} if suppress else {}
+    parser.add_argument(
+        "--mwaa-config", metavar="PATH", help="configuration file (default: mwaa-verify.toml, found upwards)", **default
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines", **default)
+    return parser
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage mistake is one line (with where to read more), like every other bad input."""
@@ -31,22 +48,39 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="mwaa-verify", description=__doc__)
-    parser.add_argument("--mwaa-config", metavar="PATH", help="configuration file (default: mwaa-verify.toml)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = _global_options(_Parser(prog="mwaa-verify", description=DESCRIPTION), suppress=False)
+    common = [_global_options(argparse.ArgumentParser(add_help=False), suppress=True)]
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
-    demo = commands.add_parser("demo", help="build a 2.10 -> 3.x demo migration from bundled DAGs and report on it")
-    demo.add_argument("--workdir", type=Path, default=Path("reports/demo"), help="where the demo keeps its files")
-    demo.add_argument("--source-version", default=DEMO_SOURCE_VERSION)
-    demo.add_argument("--target-version", default=DEMO_TARGET_VERSION)
-    demo.add_argument("--reports", type=Path, default=Path("reports"), help="where the verification reports go")
+    demo = commands.add_parser(
+        "demo", parents=common, help="build a 2.10 -> 3.x demo migration from bundled DAGs and report on it"
+    )
+    demo.add_argument(
+        "--workdir", type=Path, default=Path("reports/demo"),
+        help="where the demo keeps DAGs, task logs, database files and its export (default: reports/demo)",
+    )  # fmt: skip
+    demo.add_argument(
+        "--source-version", default=DEMO_SOURCE_VERSION,
+        help=f"Airflow version of the demo's source environment (default: {DEMO_SOURCE_VERSION})",
+    )  # fmt: skip
+    demo.add_argument(
+        "--target-version", default=DEMO_TARGET_VERSION,
+        help=f"Airflow version of the demo's target environment (default: {DEMO_TARGET_VERSION})",
+    )  # fmt: skip
+    demo.add_argument(
+        "--reports", type=Path, default=Path("reports"),
+        help="where the verification's summaries and Allure report go (default: reports)",
+    )  # fmt: skip
 
-    commands.add_parser("envs", help="list the environments the configuration defines")
+    commands.add_parser("envs", parents=common, help="list the environments the configuration defines")
 
-    dags = commands.add_parser("dags", help="parse an environment's DAGs the way its dag-processor does")
+    dags = commands.add_parser(
+        "dags", parents=common, help="parse an environment's DAGs the way its dag-processor does"
+    )
     dags.add_argument("environment", help="an environment name from the configuration")
-    export = commands.add_parser("export", help="export an environment's metadata to a directory or s3:// prefix")
+    export = commands.add_parser(
+        "export", parents=common, help="export an environment's metadata to a directory or s3:// prefix"
+    )
     export.add_argument("environment", help="the environment to export from (only ever read)")
     export.add_argument("destination", help="a new directory, or s3://bucket/prefix")
     export.add_argument(
@@ -56,12 +90,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--since", type=since_days, metavar="DAYS", help="only the last DAYS days of history")
 
-    load = commands.add_parser("import", help="import an export into an environment of the same or a newer version")
+    load = commands.add_parser(
+        "import", parents=common, help="import an export into an environment of the same or a newer version"
+    )
     load.add_argument("export", help="the export's directory or s3://bucket/prefix")
     load.add_argument("environment", help="the environment to import into")
     load.add_argument("--dry-run", action="store_true", help="transform and write everything, then roll back")
 
-    run = commands.add_parser("run", help="run the bundled verification suites and write the reports")
+    run = commands.add_parser("run", parents=common, help="run the bundled verification suites and write the reports")
     run.add_argument("--source", required=True, help="environment migrated from")
     run.add_argument("--target", required=True, help="environment migrated to")
     run.add_argument("--suite", action="append", choices=SUITE_NAMES, help="only this suite (repeatable)")
@@ -71,11 +107,22 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--iam-simulate", action="store_true", help="cross-check IAM decisions with IAM's simulator")
     run.add_argument("--reports", type=Path, default=Path("reports"), help="where the reports go (default: reports)")
 
-    report = commands.add_parser("report", help="write the sign-off summary (and Allure HTML) from allure-results")
-    report.add_argument("--results", type=Path, default=Path("reports/allure-results"))
-    report.add_argument("--reports", type=Path, default=Path("reports"))
+    report = commands.add_parser(
+        "report", parents=common, help="write the sign-off summary (and Allure HTML) from allure-results"
+    )
+    report.add_argument(
+        "--results", type=Path, metavar="DIR",
+        help="an allure-results directory (default: the latest run's under --reports); holding several pytest "
+        "sessions' results, the last session's are summarised",
+    )  # fmt: skip
+    report.add_argument(
+        "--reports", type=Path, default=Path("reports"), metavar="DIR",
+        help="where the summaries, the Allure report and the history are (default: reports)",
+    )  # fmt: skip
 
-    clone = commands.add_parser("clone", help="plan (or --apply) a new MWAA environment like an existing one")
+    clone = commands.add_parser(
+        "clone", parents=common, help="plan (or --apply) a new MWAA environment like an existing one"
+    )
     clone.add_argument("source", help="the MWAA environment to copy (a kind 'mwaa' name in the configuration)")
     clone.add_argument("--name", required=True, help="the new environment's name")
     clone.add_argument("--airflow-version", required=True, help="the new environment's Airflow version, e.g. 3.3.1")
@@ -85,7 +132,7 @@ def _parser() -> argparse.ArgumentParser:
         "--skip-role-check", action="store_true", help="do not check that the execution role allows what MWAA needs"
     )
 
-    logs = commands.add_parser("copy-logs", help="copy task logs from one environment to another")
+    logs = commands.add_parser("copy-logs", parents=common, help="copy task logs from one environment to another")
     logs.add_argument("source")
     logs.add_argument("target")
     logs.add_argument("--failed-only", action="store_true", help="only logs of task instances that failed")
@@ -143,8 +190,10 @@ def _demo(args: argparse.Namespace) -> int:
 def _envs(args: argparse.Namespace) -> int:
     config = load_config(args.mwaa_config)
     if config.path is None:
-        print("no mwaa-verify.toml found (nor [tool.mwaa_verify] in pyproject.toml); see README.md")
-        return 0
+        raise ConfigError(
+            "no mwaa-verify.toml found here or above (nor [tool.mwaa_verify] in pyproject.toml); create one "
+            "(see README.md: Environments) or pass --mwaa-config PATH"
+        )
     rows = [(name, environment.kind) for name, environment in sorted(config.environments.items())]
     print(f"{config.path}:\n{console.table(('name', 'kind'), rows)}")
     return 0
@@ -279,17 +328,18 @@ def _run(args: argparse.Namespace) -> int:
         args.source, args.target, args.reports, config.path, config.cache_dir,
         tuple(args.suite) if args.suite else SUITE_NAMES, tuple(extra),
     )  # fmt: skip
-    print(_report_paths(outcome.summary_md, outcome.summary_html, outcome.allure_html, outcome.junit))
-    print(outcome.summary_md.read_text(encoding="utf-8").split("\n\n")[1])  # the verdict line
+    print(_report_paths(outcome.summary_html, outcome.allure_html, outcome.junit))
+    print(console.summary_text(outcome.summary))
     return outcome.exit_code
 
 
 def _report(args: argparse.Namespace) -> int:
+    from mwaa_verify.report import history
     from mwaa_verify.report.allure_html import generate_html
     from mwaa_verify.report.summary import read_results, write_summary
 
     config = load_config(args.mwaa_config)
-    results: Path = args.results
+    results: Path = args.results or _latest_results(args.reports)
     state = (
         "does not exist" if not results.exists()
         else "is not a directory" if not results.is_dir()
@@ -298,26 +348,38 @@ def _report(args: argparse.Namespace) -> int:
     )  # fmt: skip
     if state:
         raise ConfigError(
-            f"{args.results} {state}: there is nothing to report on; run the verification first "
-            f"(`mwaa-verify run --source NAME --target NAME`, or `pytest suites --alluredir {args.results}`)"
+            f"{results} {state}: there is nothing to report on; run the verification first "
+            f"(`mwaa-verify run --source NAME --target NAME`, or `pytest suites --alluredir {results}`)"
         )
     check_writable_directory(args.reports, "--reports")
     _check_cache_dir(config.cache_dir)
     try:
-        summary = read_results(args.results)
+        summary = read_results(results)
     except (ValueError, KeyError, TypeError) as exc:  # JSON that is not an Allure result
         raise ConfigError(
-            f"{args.results} holds a result file that is not Allure's JSON ({type(exc).__name__}: {exc}); "
+            f"{results} holds a result file that is not Allure's JSON ({type(exc).__name__}: {exc}); "
             f"remove it, or run the verification again"
         ) from None
-    markdown, page = write_summary(summary, args.reports)
-    allure_html = generate_html(args.results, args.reports / "allure-report", config.cache_dir, "mwaa-verify")
-    print(_report_paths(markdown, page, allure_html, None))
+    summary.drift = history.drift(history.previous_record(args.reports, summary), summary)
+    allure_html = generate_html(
+        results, args.reports / "allure-report", config.cache_dir, "mwaa-verify", history.history_dir(args.reports)
+    )
+    links = {"Allure report (one file, opens from disk)": allure_html, "Allure results and attachments": results}
+    _markdown, page, _data = write_summary(summary, args.reports, links)
+    print(_report_paths(page, allure_html, None))
+    print(console.summary_text(summary))
     return 0 if summary.signed_off else 1
 
 
-def _report_paths(markdown: Path, page: Path, allure_html: Path | None, junit: Path | None) -> str:
-    lines = [f"sign-off summary: {page} (and {markdown.name})"]
+def _latest_results(reports: Path) -> Path:
+    runs = sorted(path for path in (reports / "runs").glob("*/allure-results") if path.is_dir())
+    if not runs:
+        raise ConfigError(f"{reports} holds no run; run `mwaa-verify run` first, or pass --results DIR")
+    return runs[-1]
+
+
+def _report_paths(page: Path, allure_html: Path | None, junit: Path | None) -> str:
+    lines = [f"sign-off summary: {page} (and summary.md, summary.json)"]
     lines.append(f"Allure report: {allure_html}" if allure_html else "Allure report: not generated (see above)")
     if junit:
         lines.append(f"JUnit XML: {junit}")

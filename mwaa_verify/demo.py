@@ -147,6 +147,10 @@ def run_demo(
             config_path,
             config.cache_dir,
             extra_args=("--export", str(export_dir)),
+            described_as={  # the suites open them as `local` environments; what they are is ephemeral
+                "source": {"kind": "ephemeral", "configured_airflow": source_version},
+                "target": {"kind": "ephemeral", "configured_airflow": target_version},
+            },
         )
     return DemoResult(
         workdir, dag_reports, row_counts, task_logs, tuple(failed), database_dirs, export_dir, imported, logs_copied,
@@ -192,8 +196,8 @@ def demo_summary(result: DemoResult) -> str:
         f"Task logs copied: {result.logs_copied.copied} ({result.logs_copied.bytes_copied} bytes), "
         f"{result.logs_copied.unchanged} already there",
         "",
-        "The verification (mwaa-verify run: DAG import, metadata parity, task logs, configuration):",
-        *("  " + line for line in _summary_lines(result.verification.output)),
+        f"The verification (mwaa-verify run: {', '.join(result.verification.summary.by_suite())}):",
+        *("  " + line for line in console.summary_text(result.verification.summary).splitlines()),
     ]
     if result.verification.exit_code:
         parts.append(
@@ -207,7 +211,7 @@ def demo_summary(result: DemoResult) -> str:
         )
     parts.append("Where everything is (servers are stopped; the files are kept):")
     run = result.verification
-    parts.append(f"  sign-off summary: {run.summary_html} (and {run.summary_md.name})")
+    parts.append(f"  sign-off summary: {run.summary_html} (and {run.summary_md.name}, {run.summary_json.name})")
     parts.append(f"  Allure report: {run.allure_html or 'not generated (Node.js or npm unavailable)'}")
     parts.append(f"  Allure results: {run.allure_results}; JUnit XML: {run.junit}")
     parts.append(f"  metadata export: {result.export_dir}")
@@ -216,10 +220,3 @@ def demo_summary(result: DemoResult) -> str:
         if name in result.database_dirs:
             parts.append(f"  {name}: PostgreSQL data directory {result.database_dirs[name]}")
     return "\n".join(parts)
-
-
-def _summary_lines(output: str) -> list[str]:
-    """pytest's short summary: one line per failure with its reason, and the totals."""
-    lines = output.strip().splitlines()
-    start = next((i for i, line in enumerate(lines) if "short test summary info" in line), len(lines) - 1)
-    return [line[:220] for line in lines[start + 1 :] if not line.startswith("SKIPPED")]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import os
+import shlex
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,6 +41,7 @@ _IAM_KEY = pytest.StashKey[dict[str, RequirementGroup]]()
 # generated arguments whose values could not be listed, with why: a usage error for the tests that remain
 # selected once collection is over, never a collection traceback
 _UNREADABLE_KEY = pytest.StashKey[dict[str, str]]()
+_RUN_KEY = pytest.StashKey[tuple[str, datetime]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -79,6 +82,7 @@ def pytest_configure(config: pytest.Config) -> None:
             config.option.since = since_days(str(config.getoption("since")))
         except argparse.ArgumentTypeError as exc:
             raise pytest.UsageError(str(exc)) from None
+    run_id(config)  # fixed at the start, so the run's time stamp is when it began
     names = {option: config.getoption(option) for option in ENVIRONMENT_OPTIONS.values()}
     export = config.getoption("mwaa_export")
     if not any(names.values()) and not config.getoption("mwaa_config") and not export:
@@ -182,20 +186,34 @@ def export_location(pytestconfig: pytest.Config) -> str:
     return location
 
 
-@pytest.fixture(autouse=True)
-def _mwaa_verify_allure_labels(request: pytest.FixtureRequest) -> None:
-    """Labels every suite test for Allure (epic, feature, story, severity, parameters) when it is recording."""
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Labels every test for Allure when it is recording: this session's run id (so a summary never mixes two
+    runs' results), and for the suites epic, feature, story, severity and parameters. A hook rather than a
+    fixture, so a test skipped by a mark is labelled too."""
     from mwaa_verify.report import allure_results
 
-    module = getattr(request.node, "module", None)
-    suite = module.__name__.rsplit(".", 1)[-1] if module is not None else None
-    if suite in allure_results.SUITES and allure_results.enabled(request.config):
-        allure_results.label_test(request.node)
+    if not allure_results.enabled(item.config):
+        return
+    allure_results.label_run(run_id(item.config))
+    module = getattr(item, "module", None)
+    if module is not None and module.__name__.rsplit(".", 1)[-1] in allure_results.SUITES:
+        allure_results.label_test(item)
+
+
+def run_id(config: pytest.Config) -> str:
+    """This session's run id: the one `mwaa-verify run` chose, or a new one for a pytest run of its own."""
+    from mwaa_verify.report.runs import RUN_ID_ENV, new_run_id
+
+    if _RUN_KEY not in config.stash:
+        config.stash[_RUN_KEY] = (os.environ.get(RUN_ID_ENV) or new_run_id(), datetime.now(UTC))
+    return config.stash[_RUN_KEY][0]
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Both environments, as they were verified, next to the Allure results."""
+    """Both environments, as configured and as verified, next to the Allure results, with this run's id."""
     from mwaa_verify.report import allure_results
+    from mwaa_verify.report.runs import COMMAND_ENV
 
     config = session.config
     if not allure_results.enabled(config):
@@ -203,17 +221,42 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     described = {}
     for option in ("source", "target"):
         name = config.getoption(option)
-        environment = config.stash.get(_OPEN_KEY, {}).get(name) if name else None
-        if environment is None:
+        if not name:
             continue
-        values = {"name": environment.name, "kind": environment.kind}
+        values = {"name": name}
         try:
-            info = environment.info()
-            values.update(airflow=info.airflow_version, python=info.python_version)
+            configured = loaded_config(config).environment(name)
+            values["kind"] = configured.kind
+            if getattr(configured, "airflow_version", None):
+                values["configured_airflow"] = configured.airflow_version
         except MwaaVerifyError:
             pass
+        environment = config.stash.get(_OPEN_KEY, {}).get(name)
+        if environment is not None:
+            values.setdefault("kind", environment.kind)
+            try:
+                info = environment.info()
+                values.update(airflow=info.airflow_version, python=info.python_version)
+            except MwaaVerifyError:
+                pass
         described[option] = values
-    allure_results.write_run_files(Path(config.option.allure_report_dir), described)
+    results_dir = Path(config.option.allure_report_dir)
+    identifier = run_id(config)
+    command = os.environ.get(COMMAND_ENV) or shlex.join(["pytest", *config.invocation_params.args])
+    allure_results.write_run_files(results_dir, described)
+    allure_results.write_run_record(
+        results_dir,
+        {
+            "run_id": identifier,
+            "started": config.stash[_RUN_KEY][1].isoformat(timespec="seconds"),
+            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+            "command": command,
+            "environments": described,
+            "suites": allure_results.suite_features(
+                {item.module.__name__.rsplit(".", 1)[-1] for item in session.items if getattr(item, "module", None)}
+            ),
+        },
+    )
 
 
 def opened_environment(config: pytest.Config, option: str) -> Environment:

@@ -15,9 +15,9 @@ from mwaa_verify.airflow.secrets import Redactor
 from mwaa_verify.environments.base import Environment
 from mwaa_verify.migrate.location import Location, fetched_for_reading
 from mwaa_verify.migrate.manifest import Manifest
-from mwaa_verify.parity.explain import difference_rows, explain
+from mwaa_verify.parity.explain import counts_note, difference_rows, explain
 from mwaa_verify.parity.metadata import NotApplicable, compare_table, missing_dag_ids
-from mwaa_verify.report.allure_results import attach_table
+from mwaa_verify.report.allure_results import attach_table, label_row_counts
 
 
 @pytest.fixture(scope="session")
@@ -33,6 +33,9 @@ def test_table_rows_match(
     if isinstance(outcome, NotApplicable):
         pytest.skip(f"not applicable: {outcome.reason}")
     extras_allowed = SPECS[table].kind == "append_only"
+    label_row_counts(
+        outcome.source_rows, outcome.target_rows, outcome.matched, counts_note(table, outcome, extras_allowed, since)
+    )
 
     if not outcome.is_faithful(extras_allowed):
         attach_table(f"{table} differences", ("key", "difference", "source", "target"), difference_rows(outcome))

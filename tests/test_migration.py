@@ -332,9 +332,9 @@ def test_reports_list_missing_and_truncated_logs_and_hold_no_secret(
     assert "Log missing: demo_etl: 6 source log(s): 1 log(s) missing on the target, 1 truncated" in row
     assert "| test_table_rows_match | connection | failed | Value drift: connection: " in summary
     assert outcome.summary_html.read_text().count("<tr>") > 10
-    assert (reports / "allure-results" / "categories.json").is_file()
-    assert "target.airflow=3.3.1" in (reports / "allure-results" / "environment.properties").read_text()
-    assert any(p.name.endswith("-attachment.csv") for p in (reports / "allure-results").iterdir())
+    assert (outcome.allure_results / "categories.json").is_file()
+    assert "target.airflow=3.3.1" in (outcome.allure_results / "environment.properties").read_text()
+    assert any(p.name.endswith("-attachment.csv") for p in outcome.allure_results.iterdir())
     for path in (p for p in reports.rglob("*") if p.is_file()):
         content = path.read_bytes()
         for secret in (*SECRETS.values(), planted_password):

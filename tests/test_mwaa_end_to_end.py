@@ -116,5 +116,5 @@ def test_migration_between_two_mwaa_environments(
     assert any(line.startswith("| test_target_role_keeps_source_permissions |") for line in passed)
     budget = next(line for line in summary.splitlines() if line.startswith("| test_parse_time_within_the_targets"))
     assert "not applicable: the target reports no parse times (MWAA's REST API)" in budget
-    assert "- source: old (mwaa, Airflow 2.10.5, Python 3.11)" in summary
+    assert "- source: old (kind mwaa; running Airflow 2.10.5, Python 3.11)" in summary
     assert "NOT READY FOR CUTOVER" in capsys.readouterr().out

@@ -3,6 +3,7 @@ their field changes. Secret fields arrive already redacted (see parity/metadata.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from mwaa_verify.parity.engine import Comparison, Key
@@ -54,3 +55,17 @@ def difference_rows(comparison: Comparison) -> list[tuple[str, str, str, str]]:
         ]
     rows += [(format_key(columns, key), "only on the target", "", "") for key in comparison.extra_keys]
     return rows
+
+
+def counts_note(table: str, comparison: Comparison, extras_allowed: bool, since: datetime | None) -> str:
+    """Why the row counts read as they do: what a reader of `log 62/63` needs to trust a passing table."""
+    c = comparison
+    notes = []
+    if since is not None:
+        notes.append(f"rows since {since.isoformat(timespec='seconds')} only (--since)")
+    if extras_allowed and c.extra and not c.missing and not c.changed:
+        notes.append(
+            f"append-only table: the target wrote {c.extra} {table} row(s) of its own (its own jobs, imports and "
+            f"runs); every source row is on the target"
+        )
+    return "; ".join(notes)

@@ -9,11 +9,14 @@ import csv
 import html
 import io
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from mwaa_verify.report.runs import RUN_ID_LABEL
 
 EPIC = "Migration verification"
 # suite module -> (feature, severity, the test parameters worth a label)
@@ -24,25 +27,62 @@ SUITES: dict[str, tuple[str, str]] = {
     "test_environment_config": ("Environment configuration", "normal"),
     "test_iam_policy": ("IAM permissions", "critical"),
 }
-# Failure classes shown by Allure (categories.json) and used by the sign-off summary.
-CATEGORIES: list[dict[str, Any]] = [  # the first match wins: the most specific first
-    {"name": "Log missing", "messageRegex": r"(?s).*(log\(s\) missing|truncated|log differs).*",
-     "matchedStatuses": ["failed"]},
-    {"name": "Import error",
-     "messageRegex": r"(?s).*(does not import on Airflow|is not on the target|break on Airflow 3).*",
-     "matchedStatuses": ["failed"]},
-    {"name": "Missing rows",
-     "messageRegex": r"(?s).*([1-9][0-9]* missing on the target|not in the target's dag table).*",
-     "matchedStatuses": ["failed"]},
-    {"name": "Value drift",
-     "messageRegex": r"(?s).*([1-9][0-9]* changed|[1-9][0-9]* only on the target|changed on the target).*",
-     "matchedStatuses": ["failed"]},
-    {"name": "Permission missing", "messageRegex": r"(?s).*(not allowed|denied|missing( [0-9]+)? permission).*",
-     "matchedStatuses": ["failed"]},
-    {"name": "Configuration drift", "messageRegex": r"(?s).*configuration differs.*", "matchedStatuses": ["failed"]},
-    {"name": "Environment unavailable", "messageRegex": r"(?s).*cannot (open|parse|read).*",
-     "matchedStatuses": ["failed", "broken"]},
+# Failure classes, used by Allure 2 (categories.json), Allure 3 (its configuration) and the sign-off summary.
+# Each pattern is searched in the failure message (the same regex in Python and JavaScript: no inline flags).
+# The first match wins: the most specific first.
+CATEGORIES: list[dict[str, Any]] = [
+    {"name": "Log missing", "pattern": r"log\(s\) missing|truncated|log differs", "statuses": ["failed"]},
+    {"name": "Breaks on Airflow 3", "pattern": r"break on Airflow 3", "statuses": ["failed"]},
+    {"name": "Import error", "pattern": r"does not import on Airflow|is not on the target", "statuses": ["failed"]},
+    {"name": "Missing rows", "pattern": r"[1-9][0-9]* missing on the target|not in the target's dag table",
+     "statuses": ["failed"]},
+    {"name": "Value drift", "pattern": r"[1-9][0-9]* changed|[1-9][0-9]* only on the target|changed on the target",
+     "statuses": ["failed"]},
+    {"name": "Permission missing", "pattern": r"not allowed|denied|missing( [0-9]+)? permission",
+     "statuses": ["failed"]},
+    {"name": "Configuration drift", "pattern": r"configuration differs", "statuses": ["failed"]},
+    {"name": "Environment unavailable", "pattern": r"cannot (open|parse|read)", "statuses": ["failed", "broken"]},
 ]  # fmt: skip
+OTHER_FAILURE = "Other failure"
+WARNING_LABEL = "mwaa_warning"  # one label per warning a passing check has for the sign-off
+# the parity suite's row counts, per table
+ROWS_SOURCE, ROWS_TARGET, ROWS_MATCHED, ROWS_NOTE = (
+    "mwaa_rows_source",
+    "mwaa_rows_target",
+    "mwaa_rows_matched",
+    ("mwaa_rows_note"),
+)
+
+
+def suite_features(modules: set[str]) -> list[str]:
+    """The features of the bundled suites among these test modules, in the suites' order."""
+    return [feature for module, (feature, _severity) in SUITES.items() if module in modules]
+
+
+def category_of(status: str, message: str) -> str:
+    """The failure class of a failed or broken result, as Allure's categories decide it."""
+    for category in CATEGORIES:
+        if status in category["statuses"] and re.search(category["pattern"], message):
+            return category["name"]
+    return OTHER_FAILURE
+
+
+def allure3_config(report_name: str, output: Path, history: Path) -> dict[str, Any]:
+    """Allure 3's configuration: one HTML file that opens from disk, our categories, history across runs."""
+    return {
+        "name": report_name,
+        "output": str(output),
+        "historyPath": str(history),
+        "appendHistory": True,
+        "categories": {
+            "rules": [
+                {"name": c["name"], "messageRegex": c["pattern"], "matchedStatuses": c["statuses"]}
+                for c in CATEGORIES
+            ]
+        },
+        "plugins": {"awesome": {"options": {"singleFile": True, "reportName": report_name,
+                                            "groupBy": ["feature", "story"]}}},
+    }  # fmt: skip
 
 
 def enabled(config: pytest.Config) -> bool:
@@ -66,13 +106,10 @@ def label_test(item: pytest.Item) -> None:
 
 def attach_table(title: str, headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     """A diff as an HTML table and as CSV, when Allure is recording; values must already be redacted."""
-    try:
-        import allure
-        from allure_commons._allure import plugin_manager
-    except ImportError:
+    if not _recording():
         return
-    if not plugin_manager.list_name_plugin():
-        return
+    import allure
+
     rows = [[str(value) for value in row] for row in rows]
     table = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row) + "</tr>" for row in rows)
@@ -96,7 +133,47 @@ def write_run_files(results_dir: Path, environments: Mapping[str, Mapping[str, s
         f"{role}.{key}={_property(value)}" for role, values in environments.items() for key, value in values.items()
     ]
     (results_dir / "environment.properties").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    (results_dir / "categories.json").write_text(json.dumps(CATEGORIES, indent=2), encoding="utf-8")
+    allure2 = [
+        {"name": c["name"], "messageRegex": f"(?s).*({c['pattern']}).*", "matchedStatuses": c["statuses"]}
+        for c in CATEGORIES
+    ]
+    (results_dir / "categories.json").write_text(json.dumps(allure2, indent=2), encoding="utf-8")
+
+
+def write_run_record(results_dir: Path, record: Mapping[str, Any]) -> None:
+    """Who ran this session, when and on what, next to its results (the summary reads it back)."""
+    path = results_dir / run_record_name(str(record["run_id"]))
+    path.write_text(json.dumps(record, indent=2, sort_keys=True), encoding="utf-8")
+
+
+def run_record_name(run_id: str) -> str:
+    return f"mwaa-verify-run-{run_id}.json"
+
+
+def label_run(run_id: str) -> None:
+    import allure
+
+    allure.dynamic.label(RUN_ID_LABEL, run_id)
+
+
+def label_row_counts(source: int, target: int, matched: int, note: str = "") -> None:
+    """Row counts of one table for the summary, when Allure is recording."""
+    if not _recording():
+        return
+    import allure
+
+    for name, value in ((ROWS_SOURCE, source), (ROWS_TARGET, target), (ROWS_MATCHED, matched)):
+        allure.dynamic.label(name, str(value))
+    if note:
+        allure.dynamic.label(ROWS_NOTE, note)
+
+
+def _recording() -> bool:
+    try:
+        from allure_commons._allure import plugin_manager
+    except ImportError:
+        return False
+    return bool(plugin_manager.list_name_plugin())
 
 
 def _property(value: str) -> str:

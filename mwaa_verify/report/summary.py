@@ -1,24 +1,40 @@
-"""The sign-off summary: one page a reviewer reads without Allure, written from an Allure results directory.
+"""The sign-off summary: one page a release manager reads without Allure, built from ONE run's Allure results.
 
-Pass/fail per suite and per table or DAG, the two environments and their versions, and for every failure its
-class and the first line of its reason. summary.md for review tools, summary.html (self-contained, no
-scripts) for people. Messages are the suites' own, in which secrets are already redacted.
+Results are grouped by the run id every test is labelled with, so results of another run in the same
+directory never mix in. The summary leads with the verdict and what changed since the previous run (drift),
+then the run's stamp (id, time, command), both environments as configured and as found, warnings, what was
+not checked, per-table row counts and pass/fail per suite with each failure's class and reason.
+summary.md for review tools and CI pages, summary.html (self-contained, no scripts) for people, summary.json
+(validated by summary.schema.json) for machines. Messages are the suites' own, in which secrets are already
+redacted.
 """
 
 from __future__ import annotations
 
 import html
 import json
-import re
+import os
 from collections import Counter, defaultdict
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import asdict, dataclass, field
+from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from mwaa_verify.errors import MwaaVerifyError
-from mwaa_verify.report.allure_results import CATEGORIES
+from mwaa_verify.report import allure_results as labels
+from mwaa_verify.report.runs import RUN_ID_LABEL
 
-_MAX_REASON = 300
+SCHEMA_VERSION = 1
+_MAX_REASON = 2000
+ROW_COUNT_CHECK = "test_table_rows_match"
+
+
+@dataclass(frozen=True)
+class RowCounts:
+    source: int
+    target: int
+    matched: int
+    note: str = ""  # why the counts differ although the table passes
 
 
 @dataclass(frozen=True)
@@ -29,155 +45,469 @@ class CheckResult:
     status: str
     reason: str
     category: str
+    warnings: tuple[str, ...] = ()
+    rows: RowCounts | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.suite} / {self.check}" + (f" [{self.subject}]" if self.subject else "")
 
 
 @dataclass(frozen=True)
+class RunInfo:
+    run_id: str
+    started: str
+    finished: str
+    command: str
+
+
+@dataclass(frozen=True)
+class RowsMoved:
+    table: str
+    before: RowCounts
+    now: RowCounts
+
+
+@dataclass(frozen=True)
+class Drift:
+    """This run against the previous one of the same source and target in the same history."""
+
+    previous_run_id: str | None
+    previous_started: str = ""
+    new_failures: tuple[str, ...] = ()
+    fixed: tuple[str, ...] = ()
+    still_failing: tuple[str, ...] = ()
+    new_warnings: tuple[str, ...] = ()
+    gone_warnings: tuple[str, ...] = ()
+    rows_moved: tuple[RowsMoved, ...] = ()
+    new_checks: tuple[str, ...] = ()
+    gone_checks: tuple[str, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        return bool(
+            self.new_failures or self.fixed or self.new_warnings or self.gone_warnings or self.rows_moved
+            or self.new_checks or self.gone_checks
+        )  # fmt: skip
+
+    def headline(self) -> str:
+        if self.previous_run_id is None:
+            return "first run in this history: nothing to compare with"
+        if not self.changed:
+            return f"no change since run {self.previous_run_id}"
+        parts = [
+            f"{len(self.new_failures)} new failure(s)" if self.new_failures else "",
+            f"{len(self.fixed)} fixed" if self.fixed else "",
+            f"{len(self.new_warnings)} new warning(s)" if self.new_warnings else "",
+            f"{len(self.rows_moved)} table(s) whose row counts moved" if self.rows_moved else "",
+            f"{len(self.new_checks)} new check(s)" if self.new_checks else "",
+            f"{len(self.gone_checks)} check(s) no longer run" if self.gone_checks else "",
+        ]
+        return f"since run {self.previous_run_id}: " + ", ".join(part for part in parts if part)
+
+
+@dataclass
 class Summary:
+    run: RunInfo
     environments: dict[str, dict[str, str]]
     results: list[CheckResult]
+    suites: tuple[str, ...] = ()  # the suites this run selected (their Allure feature names)
+    drift: Drift | None = None
+    links: dict[str, str] = field(default_factory=dict)  # name -> path relative to the summary
 
     @property
     def counts(self) -> Counter[str]:
         return Counter(result.status for result in self.results)
 
     @property
+    def failures(self) -> list[CheckResult]:
+        return [result for result in self.results if result.status in {"failed", "broken"}]
+
+    @property
+    def not_checked(self) -> list[CheckResult]:
+        return [result for result in self.results if result.status not in {"passed", "failed", "broken"}]
+
+    @property
+    def unchecked_suites(self) -> list[str]:
+        """Suites of this run in which no check ran to a verdict: an area the sign-off says nothing about."""
+        decided = {result.suite for result in self.results if result.status in {"passed", "failed", "broken"}}
+        return [suite for suite in self._suite_names() if suite not in decided]
+
+    @property
+    def suites_not_run(self) -> list[str]:
+        """Bundled suites this run did not include (--suite chose others): areas the sign-off does not cover."""
+        if not self.suites:
+            return []  # results of a session that did not record its suites
+        return [feature for feature, _severity in labels.SUITES.values() if feature not in self.suites]
+
+    @property
     def signed_off(self) -> bool:
-        return bool(self.results) and not any(result.status in {"failed", "broken"} for result in self.results)
+        """No check failed and at least one passed. A suite that was entirely not applicable does not block the
+        sign-off, but the verdict line names it (see README: what a sign-off covers)."""
+        return not self.failures and self.counts["passed"] > 0
+
+    @property
+    def warnings(self) -> list[tuple[CheckResult, str]]:
+        return [(result, warning) for result in self.results for warning in result.warnings]
+
+    def verdict(self) -> str:
+        counts = self.counts
+        totals = ", ".join(
+            f"{counts[status]} {word}"
+            for status, word in (("passed", "passed"), ("failed", "failed"), ("broken", "broken"))
+            if counts[status]
+        )
+        unchecked = len(self.not_checked)
+        totals += f", {unchecked} not checked" if unchecked else ""
+        if self.failures:
+            return f"NOT READY FOR CUTOVER: {len(self.failures)} check(s) failed ({totals})"
+        if not self.signed_off:
+            return f"NOT SIGNED OFF: no check ran to a verdict ({totals or 'no results'})"
+        not_run = f"; suites not run: {', '.join(self.suites_not_run)}" if self.suites_not_run else ""
+        if self.unchecked_suites:
+            return (
+                f"SIGNED OFF EXCEPT {', '.join(self.unchecked_suites).upper()} (NOT CHECKED AT ALL): every check "
+                f"that ran passed ({totals}{not_run})"
+            )
+        return f"SIGNED OFF: every check passed ({totals}{not_run})"
+
+    def row_counts(self) -> list[tuple[str, RowCounts, str]]:
+        return [
+            (result.subject, result.rows, result.status)
+            for result in self.results
+            if result.rows is not None and result.check == ROW_COUNT_CHECK
+        ]
+
+    def _suite_names(self) -> list[str]:
+        names = list(self.suites)
+        names += [result.suite for result in self.results if result.suite not in names]
+        return list(dict.fromkeys(names))
+
+    def by_suite(self) -> dict[str, list[CheckResult]]:
+        grouped: dict[str, list[CheckResult]] = {suite: [] for suite in self._suite_names()}
+        for result in self.results:
+            grouped[result.suite].append(result)
+        return grouped
+
+    def to_dict(self) -> dict[str, Any]:
+        counts = self.counts
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "verdict": self.verdict(),
+            "signed_off": self.signed_off,
+            "run": asdict(self.run),
+            "environments": self.environments,
+            "counts": {status: counts[status] for status in ("passed", "failed", "broken", "skipped")},
+            "drift": None if self.drift is None else {**asdict(self.drift), "headline": self.drift.headline()},
+            "links": self.links,
+            "warnings": [{"check": result.key, "warning": warning} for result, warning in self.warnings],
+            "not_checked": {
+                "suites": self.unchecked_suites,
+                "suites_not_run": self.suites_not_run,
+                "checks": [{"check": result.key, "reason": result.reason} for result in self.not_checked],
+            },
+            "row_counts": [
+                {"table": table, **asdict(counts_), "status": status} for table, counts_, status in self.row_counts()
+            ],
+            "results": [{**asdict(result), "key": result.key} for result in self.results],
+        }
 
 
-def read_results(results_dir: Path) -> Summary:
+def read_results(results_dir: Path, run_id: str | None = None) -> Summary:
+    """One run's summary: `run_id`'s results, or those of the run that finished last in `results_dir`."""
     if not results_dir.is_dir():
         raise MwaaVerifyError(f"{results_dir} does not exist; run the suites with --alluredir {results_dir} first")
-    latest: dict[str, dict] = {}
+    runs: dict[str, dict[str, dict]] = defaultdict(dict)
     for path in results_dir.glob("*-result.json"):
-        data = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # a result file still being written by a run that has not finished
+        run = next((label["value"] for label in data.get("labels", []) if label["name"] == RUN_ID_LABEL), "")
         key = data.get("historyId") or data.get("fullName") or path.name
-        if key not in latest or data.get("stop", 0) >= latest[key].get("stop", 0):
-            latest[key] = data
-    results = sorted((_check(data) for data in latest.values()), key=lambda r: (r.suite, r.check, r.subject))
-    return Summary(_environments(results_dir / "environment.properties"), results)
+        if key not in runs[run] or data.get("stop", 0) >= runs[run][key].get("stop", 0):
+            runs[run][key] = data  # a retried test: its last attempt
+    if not runs:
+        raise MwaaVerifyError(
+            f"{results_dir} holds no test results; run `mwaa-verify run` (or pytest suites --alluredir "
+            f"{results_dir}) first"
+        )
+    if run_id is None:
+        run_id = max(runs, key=lambda run: max(data.get("stop", 0) for data in runs[run].values()))
+    elif run_id not in runs:
+        raise MwaaVerifyError(f"{results_dir} holds no results of run {run_id}; runs there: {', '.join(sorted(runs))}")
+    results = sorted((_check(data) for data in runs[run_id].values()), key=lambda r: (r.suite, r.check, r.subject))
+    record_path = results_dir / labels.run_record_name(run_id)
+    record = json.loads(record_path.read_text(encoding="utf-8")) if run_id and record_path.is_file() else {}
+    info = RunInfo(
+        run_id=run_id or "(unlabelled results)",
+        started=record.get("started", ""),
+        finished=record.get("finished", ""),
+        command=record.get("command", ""),
+    )
+    environments = record.get("environments") or _environments(results_dir / "environment.properties")
+    return Summary(info, environments, results, tuple(record.get("suites", ())))
 
 
 def _check(data: dict) -> CheckResult:
-    labels = {label["name"]: label["value"] for label in data.get("labels", [])}
+    found: dict[str, list[str]] = defaultdict(list)
+    for label in data.get("labels", []):
+        found[label["name"]].append(label["value"])
+    first = {name: values[0] for name, values in found.items()}
     parameters = [f"{item['value']}" for item in data.get("parameters", [])]
     message = (data.get("statusDetails") or {}).get("message") or ""
     status = data.get("status", "unknown")
-    category = ""
-    if status in {"failed", "broken"}:
-        category = next(
-            (c["name"] for c in CATEGORIES if re.match(c["messageRegex"], message) and status in c["matchedStatuses"]),
-            "Other failure",
-        )
+    category = labels.category_of(status, message) if status in {"failed", "broken"} else ""
     reason = message.strip().splitlines()[0] if message.strip() else ""
-    reason = reason.removeprefix("AssertionError: ").removeprefix("Failed: ")
+    reason = reason.removeprefix("AssertionError: ").removeprefix("Failed: ").removeprefix("Skipped: ")
+    rows = None
+    if labels.ROWS_SOURCE in first:
+        rows = RowCounts(
+            int(first[labels.ROWS_SOURCE]),
+            int(first[labels.ROWS_TARGET]),
+            int(first[labels.ROWS_MATCHED]),
+            first.get(labels.ROWS_NOTE, ""),
+        )
     return CheckResult(
-        suite=labels.get("feature", labels.get("suite", "Other checks")),
-        check=labels.get("story", data.get("name", "")),
+        suite=first.get("feature") or _suite_of(first, data),
+        check=first.get("story", data.get("name", "")),
         subject=", ".join(parameters).strip("'\""),
         status=status,
         reason=reason[:_MAX_REASON] + ("…" if len(reason) > _MAX_REASON else ""),
         category=category,
+        warnings=tuple(found.get(labels.WARNING_LABEL, ())),
+        rows=rows,
     )
+
+
+def _suite_of(first: dict[str, str], data: dict) -> str:
+    """The suite of a result without our labels (one skipped before any fixture ran): from its module."""
+    module = first.get("suite") or str(data.get("fullName", "")).split("#", 1)[0].rsplit(".", 1)[-1]
+    for name, (feature, _severity) in labels.SUITES.items():
+        if module == name or module.endswith(f".{name}"):
+            return feature
+    return "Other checks"
 
 
 def _environments(path: Path) -> dict[str, dict[str, str]]:
     found: dict[str, dict[str, str]] = defaultdict(dict)
     if path.is_file():
         for line in path.read_text(encoding="utf-8").splitlines():
-            key, _, value = line.partition("=")
-            role, _, field = key.partition(".")
-            found[role][field] = value.replace("\\:", ":").replace("\\=", "=")
+            key, found, value = line.partition("=")
+            if not found:
+                continue
+            role, _, name = key.partition(".")
+            found[role][name] = value.replace("\\:", ":").replace("\\=", "=")
     return dict(found)
 
 
-def write_summary(summary: Summary, out_dir: Path) -> tuple[Path, Path]:
+def schema() -> dict[str, Any]:
+    return json.loads((resources.files("mwaa_verify") / "report" / "summary.schema.json").read_text("utf-8"))
+
+
+def write_summary(
+    summary: Summary, out_dir: Path, links: dict[str, Path | None] | None = None, link_base: Path | None = None
+) -> tuple[Path, Path, Path]:
+    """summary.md, summary.html and summary.json in `out_dir`, links made relative to `link_base` (where the
+    files will be read from; default: `out_dir`)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    markdown, page = out_dir / "summary.md", out_dir / "summary.html"
+    base = link_base or out_dir
+    summary.links = {name: os.path.relpath(path, base) for name, path in (links or {}).items() if path is not None}
+    markdown, page, data = out_dir / "summary.md", out_dir / "summary.html", out_dir / "summary.json"
     markdown.write_text(to_markdown(summary), encoding="utf-8")
     page.write_text(to_html(summary), encoding="utf-8")
-    return markdown, page
+    data.write_text(json.dumps(summary.to_dict(), indent=2), encoding="utf-8")
+    return markdown, page, data
 
 
-def _verdict(summary: Summary) -> str:
-    counts = summary.counts
-    totals = ", ".join(f"{counts[s]} {s}" for s in ("passed", "failed", "broken", "skipped") if counts[s])
-    if summary.signed_off:
-        return f"SIGNED OFF: every check passed ({totals})"
-    return f"NOT READY FOR CUTOVER: {counts['failed'] + counts['broken']} check(s) failed ({totals})"
+def environment_lines(summary: Summary) -> list[str]:
+    lines = []
+    for role, values in sorted(summary.environments.items(), key=lambda item: item[0] != "source"):
+        configured = values.get("configured_airflow")
+        found = f"running Airflow {values.get('airflow', '?')}, Python {values.get('python', '?')}"
+        kind = values.get("kind", "?")
+        as_configured = f"kind {kind}" + (f", Airflow {configured} as configured" if configured else "")
+        lines.append(f"{role}: {values.get('name', '?')} ({as_configured}; {found})")
+    return lines
 
 
-def _environment_lines(summary: Summary) -> list[str]:
-    return [
-        f"{role}: {values.get('name', '?')} ({values.get('kind', '?')}, Airflow {values.get('airflow', '?')}, "
-        f"Python {values.get('python', '?')})"
-        for role, values in sorted(summary.environments.items(), key=lambda item: item[0] != "source")
-    ]
+def stamp_lines(summary: Summary) -> list[str]:
+    run = summary.run
+    when = f"started {run.started}" + (f", finished {run.finished}" if run.finished else "") if run.started else ""
+    return [line for line in (f"run {run.run_id}" + (f", {when}" if when else ""), run.command) if line]
 
 
-def _by_suite(summary: Summary) -> dict[str, list[CheckResult]]:
-    grouped: dict[str, list[CheckResult]] = defaultdict(list)
-    for result in summary.results:
-        grouped[result.suite].append(result)
-    return dict(grouped)
-
-
-def to_markdown(summary: Summary) -> str:
-    lines = [
-        "# Migration sign-off summary",
-        "",
-        f"**{_verdict(summary)}**",
-        "",
-        *(f"- {line}" for line in _environment_lines(summary)),
-        f"- generated {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
-        "",
-    ]
-    for suite, results in _by_suite(summary).items():
-        counts = Counter(result.status for result in results)
-        lines += [f"## {suite}: {counts['passed']} passed, {counts['failed'] + counts['broken']} failed, "
-                  f"{counts['skipped']} not applicable", "",
-                  "| check | subject | result | reason |", "|---|---|---|---|"]  # fmt: skip
-        for result in results:
-            reason = f"{result.category}: {result.reason}" if result.category else result.reason
-            lines.append(f"| {_md(result.check)} | {_md(result.subject)} | {result.status} | {_md(reason)} |")
-        lines.append("")
-    return "\n".join(lines)
+def _reason(result: CheckResult) -> str:
+    return f"{result.category}: {result.reason}" if result.category else result.reason
 
 
 def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-_STYLE = (
-    "body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;width:100%;"
-    "margin-bottom:2em}td,th{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}"
-    ".passed{color:#1a7f37}.failed,.broken{color:#cf222e;font-weight:bold}.skipped{color:#777}"
-    ".verdict{font-size:1.3em;padding:.6em;border-radius:6px}.ok{background:#dafbe1}.ko{background:#ffebe9}"
-)
+def _drift_lines(drift: Drift) -> list[str]:
+    lines = []
+    for title, items in (
+        ("new failure", drift.new_failures),
+        ("fixed", drift.fixed),
+        ("new warning", drift.new_warnings),
+        ("warning gone", drift.gone_warnings),
+        ("new check", drift.new_checks),
+        ("no longer run", drift.gone_checks),
+    ):
+        lines += [f"{title}: {item}" for item in items]
+    for moved in drift.rows_moved:
+        before, now = moved.before, moved.now
+        lines.append(
+            f"rows moved: {moved.table}: source {before.source} -> {now.source}, target {before.target} -> "
+            f"{now.target}, matched {before.matched} -> {now.matched}"
+        )
+    if drift.still_failing:
+        lines.append(f"still failing: {len(drift.still_failing)} check(s)")
+    return lines
+
+
+def to_markdown(summary: Summary) -> str:
+    lines = ["# Migration sign-off summary", "", f"**{summary.verdict()}**", ""]
+    if summary.drift is not None:
+        lines += [f"## Since the previous run: {summary.drift.headline()}", ""]
+        changes = _drift_lines(summary.drift)
+        lines += [f"- {_md(line)}" for line in changes] + ([""] if changes else [])
+    lines += [f"- {_md(line)}" for line in [*stamp_lines(summary), *environment_lines(summary)]]
+    lines += [f"- {name}: `{path}`" for name, path in summary.links.items()] + [""]
+    if summary.warnings:
+        lines += [f"## Warnings ({len(summary.warnings)})", ""]
+        lines += [f"- {_md(result.key)}: {_md(warning)}" for result, warning in summary.warnings] + [""]
+    if summary.not_checked or summary.unchecked_suites or summary.suites_not_run:
+        lines += [f"## Not checked ({len(summary.not_checked)})", ""]
+        lines += [f"- **{suite}: no check ran to a verdict**" for suite in summary.unchecked_suites]
+        lines += [f"- **{suite}: not run** (not selected with --suite)" for suite in summary.suites_not_run]
+        lines += [f"- {_md(result.key)}: {_md(result.reason)}" for result in summary.not_checked] + [""]
+    if summary.row_counts():
+        lines += ["## Rows per table", "", "| table | source | target | matched | result | note |", "|---" * 6 + "|"]
+        lines += [
+            f"| {_md(table)} | {c.source} | {c.target} | {c.matched} | {status} | {_md(c.note)} |"
+            for table, c, status in summary.row_counts()
+        ] + [""]
+    for suite, results in summary.by_suite().items():
+        counts = Counter(result.status for result in results)
+        lines += [f"## {suite}: {counts['passed']} passed, {counts['failed'] + counts['broken']} failed, "
+                  f"{len(results) - counts['passed'] - counts['failed'] - counts['broken']} not checked", "",
+                  "| check | subject | result | reason |", "|---|---|---|---|"]  # fmt: skip
+        for result in _ordered(results):
+            lines.append(f"| {_md(result.check)} | {_md(result.subject)} | {result.status} | {_md(_reason(result))} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _ordered(results: list[CheckResult]) -> list[CheckResult]:
+    rank = {"failed": 0, "broken": 0, "passed": 2}
+    return sorted(results, key=lambda result: rank.get(result.status, 1))
+
+
+_STYLE = """
+*{box-sizing:border-box}
+body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0 auto;padding:1rem;max-width:80rem;
+color:#1f2328;overflow-wrap:break-word}
+td.r{overflow-wrap:anywhere;min-width:12rem}
+h1{font-size:1.5rem;margin:.2rem 0 .8rem}h2{font-size:1.15rem;margin:1.6rem 0 .5rem}
+.verdict{font-size:1.15rem;font-weight:600;padding:.7rem .9rem;border-radius:6px;margin:0 0 1rem}
+.ok{background:#dafbe1;border:1px solid #4ac26b}.ko{background:#ffebe9;border:1px solid #ff8182}
+.gap{background:#fff8c5;border:1px solid #d4a72c}
+ul{padding-left:1.2rem;margin:.3rem 0}li{margin:.15rem 0}
+table{border-collapse:collapse;width:100%;margin:.4rem 0 1rem}
+td,th{border:1px solid #d0d7de;padding:.3rem .5rem;text-align:left;vertical-align:top}
+th{background:#f6f8fa}td.n{text-align:right;font-variant-numeric:tabular-nums}
+.passed{color:#1a7f37}.failed,.broken{color:#cf222e;font-weight:600}.skipped{color:#59636e}
+details{margin:.3rem 0 1rem}summary{cursor:pointer;color:#0969da}
+code{font-size:.9em}
+@media (max-width:44rem){
+ body{padding:.6rem;font-size:14px}
+ table,thead,tbody,tr,td{display:block;width:100%}
+ tr.head{display:none}
+ tr{border:1px solid #d0d7de;border-radius:6px;margin:0 0 .6rem;padding:.3rem .5rem}
+ td{border:0;padding:.1rem 0;overflow-wrap:anywhere}
+ td.r{min-width:0}
+ td:empty{display:none}
+ td::before{content:attr(data-label) ": ";color:#59636e;font-weight:normal}
+ td.n{text-align:left}
+}
+"""
+
+
+def _table(headers: list[str], rows: list[list[tuple[str, str]]]) -> str:
+    """rows of (css class, text) cells; each cell carries its header for the narrow layout."""
+    e = html.escape
+    head = "<tr class='head'>" + "".join(f"<th>{e(h)}</th>" for h in headers) + "</tr>"
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f"<td data-label='{e(h)}'" + (f" class='{css}'" if css else "") + f">{e(text)}</td>"
+            for h, (css, text) in zip(headers, row, strict=True)
+        )
+        + "</tr>"
+        for row in rows
+    )
+    return f"<table>{head}{body}</table>"
 
 
 def to_html(summary: Summary) -> str:
     e = html.escape
+    tone = "ko" if not summary.signed_off else "gap" if summary.unchecked_suites else "ok"
     parts = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>Migration sign-off summary</title>",
-        f"<style>{_STYLE}</style></head><body><h1>Migration sign-off summary</h1>",
-        f"<p class='verdict {'ok' if summary.signed_off else 'ko'}'>{e(_verdict(summary))}</p><ul>",
-        *(f"<li>{e(line)}</li>" for line in _environment_lines(summary)),
-        "</ul>",
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+        f"<title>Migration sign-off summary: run {e(summary.run.run_id)}</title><style>{_STYLE}</style></head><body>",
+        "<h1>Migration sign-off summary</h1>",
+        f"<p class='verdict {tone}'>{e(summary.verdict())}</p>",
     ]
-    for suite, results in _by_suite(summary).items():
+    if summary.drift is not None:
+        parts.append(f"<h2>Since the previous run: {e(summary.drift.headline())}</h2>")
+        lines = _drift_lines(summary.drift)
+        parts.append("<ul>" + "".join(f"<li>{e(line)}</li>" for line in lines) + "</ul>" if lines else "")
+    parts.append("<ul>" + "".join(f"<li>{e(line)}</li>" for line in stamp_lines(summary)))
+    parts += [f"<li>{e(line)}</li>" for line in environment_lines(summary)]
+    parts += [f"<li><a href='{e(path)}'>{e(name)}</a></li>" for name, path in summary.links.items()]
+    parts.append("</ul>")
+    if summary.warnings:
+        parts.append(f"<h2>Warnings ({len(summary.warnings)})</h2>")
+        parts.append(_table(["check", "warning"], [[("", r.key), ("r", w)] for r, w in summary.warnings]))
+    if summary.not_checked or summary.unchecked_suites or summary.suites_not_run:
+        parts.append(f"<h2>Not checked ({len(summary.not_checked)})</h2>")
+        parts += [f"<p class='verdict gap'>{e(s)}: no check ran to a verdict</p>" for s in summary.unchecked_suites]
+        if summary.suites_not_run:
+            names = ", ".join(summary.suites_not_run)
+            parts.append(f"<p><strong>Not run</strong> (not selected with --suite): {e(names)}</p>")
+        parts.append(_table(["check", "why"], [[("", r.key), ("r skipped", r.reason)] for r in summary.not_checked]))
+    if summary.row_counts():
+        parts.append("<h2>Rows per table</h2>")
+        parts.append(
+            _table(
+                ["table", "source", "target", "matched", "result", "note"],
+                [
+                    [("", t), ("n", str(c.source)), ("n", str(c.target)), ("n", str(c.matched)), (s, s), ("r", c.note)]
+                    for t, c, s in summary.row_counts()
+                ],
+            )
+        )
+    headers = ["check", "subject", "result", "reason"]
+    for suite, results in summary.by_suite().items():
         counts = Counter(result.status for result in results)
+        decided = counts["passed"] + counts["failed"] + counts["broken"]
         parts.append(
             f"<h2>{e(suite)}: {counts['passed']} passed, {counts['failed'] + counts['broken']} failed, "
-            f"{counts['skipped']} not applicable</h2><table><tr><th>check</th><th>subject</th><th>result</th>"
-            "<th>reason</th></tr>"
+            f"{len(results) - decided} not checked</h2>"
         )
-        for result in results:
-            reason = f"{result.category}: {result.reason}" if result.category else result.reason
-            parts.append(
-                f"<tr><td>{e(result.check)}</td><td>{e(result.subject)}</td>"
-                f"<td class='{e(result.status)}'>{e(result.status)}</td><td>{e(reason)}</td></tr>"
-            )
-        parts.append("</table>")
+        if len(results) > decided:
+            parts.append(f"<p>{len(results) - decided} not checked: listed under Not checked, with the reason.</p>")
+        shown = [r for r in results if r.status in {"failed", "broken"}]
+        passed = [r for r in results if r.status == "passed"]
+        rows = [[("", r.check), ("", r.subject), (r.status, r.status), ("r", _reason(r))] for r in shown]
+        if rows:
+            parts.append(_table(headers, rows))
+        if passed:
+            table = _table(headers, [[("", r.check), ("", r.subject), ("passed", "passed"), ("", "")] for r in passed])
+            parts.append(f"<details{' open' if len(passed) <= 20 else ''}><summary>{len(passed)} passed</summary>"
+                         f"{table}</details>")  # fmt: skip
     parts.append("</body></html>")
     return "\n".join(parts)

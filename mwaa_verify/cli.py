@@ -17,7 +17,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from mwaa_verify import progress
 from mwaa_verify.airflow.versions import DEMO_SOURCE_VERSION, DEMO_TARGET_VERSION, AirflowVersion
-from mwaa_verify.config import load_config, provisionable_version, since_days
+from mwaa_verify.config import (
+    ContainerConfig,
+    EnvironmentConfig,
+    EphemeralConfig,
+    LocalConfig,
+    load_config,
+    provisionable_version,
+    since_days,
+)
 from mwaa_verify.directories import check_writable_directory, os_error_line
 from mwaa_verify.errors import ConfigError, MwaaVerifyError, aws_problem
 from mwaa_verify.migrate.location import Location
@@ -189,14 +197,39 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _envs(args: argparse.Namespace) -> int:
     config = load_config(args.mwaa_config)
+    print(f"throwaway PostgreSQL of ephemeral environments (and the demo): {_postgres_for(None)}")
     if config.path is None:
         raise ConfigError(
             "no mwaa-verify.toml found here or above (nor [tool.mwaa_verify] in pyproject.toml); create one "
             "(see README.md: Environments) or pass --mwaa-config PATH"
         )
-    rows = [(name, environment.kind) for name, environment in sorted(config.environments.items())]
-    print(f"{config.path}:\n{console.table(('name', 'kind'), rows)}")
+    rows = [
+        (name, environment.kind, _database_of(environment)) for name, environment in sorted(config.environments.items())
+    ]
+    print(f"{config.path}:\n{console.table(('name', 'kind', 'metadata database'), rows)}")
     return 0
+
+
+def _database_of(environment: EnvironmentConfig) -> str:
+    match environment:
+        case EphemeralConfig():
+            return _postgres_for(environment.pg_bin)
+        case LocalConfig():
+            return "its own, at sql_alchemy_conn"
+        case ContainerConfig():
+            return f"container {environment.postgres_image}"
+    return "managed by MWAA (not exposed)"
+
+
+def _postgres_for(pg_bin: str | None) -> str:
+    """Which server binaries an ephemeral environment would start, or why none (without starting anything)."""
+    from mwaa_verify.environments.postgres_binaries import find_server_binaries
+
+    try:
+        binaries = find_server_binaries(pg_bin)
+    except MwaaVerifyError as exc:
+        return f"none usable: {exc}"
+    return f"{binaries.description} in {binaries.bin_dir}"
 
 
 def _dags(args: argparse.Namespace) -> int:

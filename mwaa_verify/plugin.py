@@ -237,6 +237,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             try:
                 info = environment.info()
                 values.update(airflow=info.airflow_version, python=info.python_version)
+                if info.database:
+                    values["database"] = info.database
             except MwaaVerifyError:
                 pass
         described[option] = values

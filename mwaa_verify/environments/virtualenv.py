@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -45,7 +46,7 @@ def ensure_virtualenv(
     venv = virtualenv_dir(cache_dir, version, python_version, extra)
     python = venv / "bin" / "python"
     if (venv / READY_MARKER).exists():
-        return python
+        return python  # also from a read-only cache: a ready virtualenv needs no writes
     check_writable_directory(cache_dir, "cache directory (cache_dir in mwaa-verify.toml or $MWAA_VERIFY_CACHE_DIR)")
     venv.parent.mkdir(parents=True, exist_ok=True)
     with _lock(venv.with_name(venv.name + ".lock")):
@@ -69,13 +70,26 @@ def ensure_virtualenv(
     return python
 
 
+def _uv_env(cache_dir: Path) -> dict[str, str] | None:
+    """uv's own package cache lives in ~/.cache/uv: where that cannot be written, keep it in ours."""
+    if os.environ.get("UV_CACHE_DIR") or os.environ.get("UV_NO_CACHE"):
+        return None
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    existing = next((p for p in (base / "uv", base, *base.parents) if p.exists()), None)
+    if existing is not None and os.access(existing, os.W_OK):
+        return None
+    return {**os.environ, "UV_CACHE_DIR": str(cache_dir / "uv")}
+
+
 def _create(venv: Path, python_version: str, requirements: list[str]) -> None:
     uv = shutil.which("uv")
     if uv:
-        _run([uv, "venv", "--quiet", "--python", python_version, str(venv)], "creating the virtualenv")
+        env = _uv_env(venv.parent.parent)
+        _run([uv, "venv", "--quiet", "--python", python_version, str(venv)], "creating the virtualenv", env)
         _run(
             [uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), *requirements],
             f"installing {' '.join(requirements)}",
+            env,
         )
         return
     if python_version != current_python_version():
@@ -103,9 +117,9 @@ def _installed_version(python: Path) -> str:
     return completed.stdout.strip().splitlines()[-1]
 
 
-def _run(command: list[str], what: str) -> subprocess.CompletedProcess[str]:
+def _run(command: list[str], what: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     completed = subprocess.run(
-        command, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_SECONDS, stdin=subprocess.DEVNULL
+        command, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_SECONDS, stdin=subprocess.DEVNULL, env=env
     )
     if completed.returncode != 0:
         raise EnvironmentStartError(

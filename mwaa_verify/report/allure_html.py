@@ -24,7 +24,10 @@ ALLURE_HISTORY_FILE = "allure-history.jsonl"
 def allure_cli(cache_dir: Path) -> Path | None:
     """The allure command, installed into the cache on first use; None (with the reason said) when it cannot be."""
     if shutil.which("node") is None or shutil.which("npm") is None:
-        progress.say("Node.js is not installed: skipping the Allure HTML report (the summary is complete without it)")
+        progress.say(
+            "Node.js is not installed: skipping the Allure HTML report (the summary is complete without it); to get "
+            "it, install Node.js with npm (Debian: apt-get install nodejs npm) and run `mwaa-verify report`"
+        )
         return None
     prefix = cache_dir / "node" / ALLURE_NPM.replace("@", "-")
     cli = prefix / "node_modules" / ".bin" / "allure"

@@ -226,3 +226,33 @@ def content_digest(content: bytes) -> LogDigest:
     for line in content.splitlines(keepends=True):
         digest.add_line(line)
     return digest
+
+
+# a copied file's modification time may differ by the file system's resolution
+MTIME_TOLERANCE_SECONDS = 1.0
+
+
+def times_differ(source: TaskLog, copy: TaskLog) -> str | None:
+    """How a copy's times differ from its source's, or None: a file by its modification time (a stream's source
+    by its last event), a stream by its first and last event."""
+    if copy.modified is not None:
+        expected = source.modified if source.modified is not None else (source.last_timestamp or 0) / 1000
+        if abs(copy.modified - expected) > MTIME_TOLERANCE_SECONDS:
+            return (
+                f"the file was last modified at {moment(copy.modified * 1000)}, the source's at "
+                f"{moment(expected * 1000)}"
+            )
+        return None
+    if source.first_timestamp is None or copy.first_timestamp is None:
+        return None
+    if (copy.first_timestamp, copy.last_timestamp) != (source.first_timestamp, source.last_timestamp):
+        return (
+            f"events stamped {moment(copy.first_timestamp)} to {moment(copy.last_timestamp or 0)}, the source "
+            f"logged them {moment(source.first_timestamp)} to {moment(source.last_timestamp or 0)}"
+        )
+    return None
+
+
+def moment(milliseconds: float) -> str:
+    """A time in ms since the epoch, as the reports show it."""
+    return datetime.fromtimestamp(milliseconds / 1000, UTC).isoformat(timespec="seconds")

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from mwaa_verify import progress
-from mwaa_verify.airflow.log_paths import TaskLogKey, content_digest, log_key, stream_name
+from mwaa_verify.airflow.log_paths import TaskLogKey, content_digest, log_key, moment, stream_name, times_differ
 from mwaa_verify.environments.base import Environment, LogContent, TaskLog
 from mwaa_verify.errors import MwaaVerifyError
 
@@ -40,8 +40,6 @@ class TaskLogStore(Protocol):
 
 
 FAILED_STATES = {"failed", "upstream_failed"}
-# a copied file's modification time may differ by the file system's resolution
-MTIME_TOLERANCE_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -111,8 +109,8 @@ def copy_task_logs(
                 rejected = getattr(outcome, "rejected", [])
                 if rejected:
                     refusal = "CloudWatch rejected " + ", ".join(
-                        f"{item.events} event(s) as {item.reason} ({_moment(item.first_timestamp)} to "
-                        f"{_moment(item.last_timestamp)})"
+                        f"{item.events} event(s) as {item.reason} ({moment(item.first_timestamp)} to "
+                        f"{moment(item.last_timestamp)})"
                         for item in rejected
                     )
             if refusal is not None:
@@ -134,8 +132,6 @@ def copy_task_logs(
         )
         + (f", {result.lines_split} line(s) over 256 KiB split into several events" if result.lines_split else "")
     )
-    for item in result.not_copied:
-        progress.say(f"not copied: {item.line()}")
     return result
 
 
@@ -148,14 +144,8 @@ def target_log_names(target: Any, logs: list[TaskLog]) -> dict[tuple[str, str, s
 
 
 def same_log(source: TaskLog, copy: TaskLog) -> bool:
-    """The copy holds the same lines at the same times: a stream its events' first and last timestamps, a file
-    its modification time."""
-    if copy.sha256 != source.sha256:
-        return False
-    if copy.modified is not None:
-        expected = source.modified if source.modified is not None else (source.last_timestamp or 0) / 1000
-        return abs(copy.modified - expected) <= MTIME_TOLERANCE_SECONDS
-    return (copy.first_timestamp, copy.last_timestamp) == (source.first_timestamp, source.last_timestamp)
+    """The copy holds the same lines at the same times."""
+    return copy.sha256 == source.sha256 and times_differ(source, copy) is None
 
 
 def outside_window(content: LogContent, window: tuple[int, int, str]) -> str | None:
@@ -165,13 +155,13 @@ def outside_window(content: LogContent, window: tuple[int, int, str]) -> str | N
     too_new = [event for event in content.events if event.timestamp > newest]
     if too_old:
         return (
-            f"{len(too_old)} of {len(content.events)} line(s) were logged before {_moment(oldest)} "
-            f"(from {_moment(too_old[0].timestamp)}): {why}"
+            f"{len(too_old)} of {len(content.events)} line(s) were logged before {moment(oldest)} "
+            f"(from {moment(too_old[0].timestamp)}): {why}"
         )
     if too_new:
         return (
-            f"{len(too_new)} of {len(content.events)} line(s) are stamped after {_moment(newest)} "
-            f"(up to {_moment(too_new[-1].timestamp)}): CloudWatch accepts no event more than 2 hours ahead"
+            f"{len(too_new)} of {len(content.events)} line(s) are stamped after {moment(newest)} "
+            f"(up to {moment(too_new[-1].timestamp)}): CloudWatch accepts no event more than 2 hours ahead"
         )
     return None
 
@@ -201,16 +191,30 @@ class LogArchive:
                     f"credentials"
                 ) from None
 
+    def _key(self, log: TaskLog) -> str:
+        return f"{self.prefix}/{log.name}" if self.prefix else log.name
+
+    def find(self, log: TaskLog) -> str | None:
+        """Where the archive holds this log, or None when it does not."""
+        if self._client is not None:
+            try:
+                self._client.head_object(Bucket=self.bucket, Key=self._key(log))
+            except self._client.exceptions.ClientError:
+                return None
+            return f"s3://{self.bucket}/{self._key(log)}"
+        path = Path(self.location) / log.name
+        return str(path) if path.is_file() else None
+
     def store(self, log: TaskLog, content: LogContent) -> str:
         first = content.events[0].timestamp if content.events else 0
         if self._client is not None:
-            key = f"{self.prefix}/{log.name}" if self.prefix else log.name
+            key = self._key(log)
             self._client.put_object(
                 Bucket=self.bucket,
                 Key=key,
                 Body=content.content,
                 ContentType="text/plain; charset=utf-8",
-                Metadata={"first-event": _moment(first), "modified": _moment(int(content.modified * 1000))},
+                Metadata={"first-event": moment(first), "modified": moment(int(content.modified * 1000))},
             )
             return f"s3://{self.bucket}/{key}"
         import os
@@ -225,10 +229,6 @@ class LogArchive:
 def describe_task_instance(log: TaskLog) -> str:
     mapped = f" map_index={log.map_index}" if log.map_index >= 0 else ""
     return f"{log.dag_id} / {log.run_id} / {log.task_id}{mapped} try {log.try_number}"
-
-
-def _moment(milliseconds: int) -> str:
-    return datetime.fromtimestamp(milliseconds / 1000, UTC).isoformat(timespec="seconds")
 
 
 def ti_key(log: TaskLog) -> tuple[str, str, str, int]:

@@ -26,6 +26,7 @@ from mwaa_verify.environments.cloudwatch import (
     task_log_group,
 )
 from mwaa_verify.environments.local import LocalEnvironment
+from mwaa_verify.errors import MwaaVerifyError
 from mwaa_verify.migrate.logs import copy_task_logs
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -250,3 +251,16 @@ def test_lines_take_airflows_own_timestamps_in_order() -> None:
 
 def test_missing_group_has_no_logs(logs_client: object) -> None:
     assert list(CloudWatchTaskLogs(logs_client, "airflow-absent-Task").task_logs()) == []
+
+
+def test_an_archive_bucket_that_does_not_exist_is_named_before_copying(
+    group: CloudWatchTaskLogs, tmp_path: Path
+) -> None:
+    source = with_logs(tmp_path / "old", dict(list(LOGS.items())[:1]), NOW)
+
+    with pytest.raises(MwaaVerifyError) as refused:
+        copy_task_logs(source, group, archive="s3://no-such-archive/logs")
+
+    assert str(refused.value).startswith("--archive s3://no-such-archive/logs: cannot reach bucket 'no-such-archive' (")
+    assert str(refused.value).endswith("); create it or fix the credentials") and "\n" not in str(refused.value)
+    assert list(group.task_logs()) == []

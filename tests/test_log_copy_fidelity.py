@@ -146,7 +146,7 @@ def test_copied_logs_show_in_the_targets_own_handler_and_old_ones_are_reported(
     assert printed.rstrip().endswith(f"CloudWatch accepts no event older than 14 days; archived to {archived}")
     keys = [TaskLogKey("nightly_load", runs[name], "load", -1, 1) for name in AGES]
     shown = {key.run_id: answer for key, answer in zip(keys, target.task_log_views(keys), strict=True)}
-    assert shown[runs["hour"]]["handler"] == "CloudwatchTaskHandler"
+    assert shown[runs["hour"]]["handler"] == "FileTaskHandler + CloudWatchRemoteLogIO"  # Airflow 3's remote IO
     assert shown[runs["hour"]]["lines"] == [f"hour: line {i}" for i in range(5)]
     assert shown[runs["days3"]]["lines"] == [f"days3: line {i}" for i in range(5)]
 

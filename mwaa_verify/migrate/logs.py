@@ -89,8 +89,9 @@ def copy_task_logs(
     archiver = LogArchive(archive, target) if archive else None
     present = {log_key(log): log for log in target.task_logs()}
     window = target.acceptance_window(now) if hasattr(target, "acceptance_window") else None
-    logs = [log for log in source.task_logs(since) if failed is None or ti_key(log) in failed]
-    result.skipped_not_failed = sum(1 for _ in source.task_logs(since)) - len(logs) if failed is not None else 0
+    listed = list(source.task_logs(since))
+    logs = [log for log in listed if failed is None or ti_key(log) in failed]
+    result.skipped_not_failed = len(listed) - len(logs)
     names = target_log_names(target, logs)
     with progress.step(f"copying task logs {source.name} -> {target.name}" + (" (failed only)" if failed_only else "")):
         for log in logs:

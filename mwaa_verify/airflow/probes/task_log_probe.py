@@ -35,10 +35,19 @@ def main() -> int:
     airflow3 = int(airflow.__version__.split(".")[0]) >= 3
     reader = TaskLogReader()
     handler = reader.log_handler
+    shown_by = type(handler).__name__
+    if airflow3:  # remote logs are read through the configured RemoteLogIO (the Amazon provider's for CloudWatch)
+        try:
+            from airflow.logging_config import get_remote_task_log
+
+            remote = get_remote_task_log()
+        except Exception:  # an Airflow without remote log IO reads local files only
+            remote = None
+        shown_by += f" + {type(remote).__name__}" if remote is not None else ""
     answers = []
     with create_session() as session:
         for request in requests:
-            answer = {"request": request, "handler": type(handler).__name__}
+            answer = {"request": request, "handler": shown_by}
             try:
                 attempt = _attempt(session, request, airflow3)
                 if attempt is None:

@@ -15,6 +15,7 @@ import pytest
 
 from mwaa_verify.airflow.log_paths import TaskLogKey, log_key
 from mwaa_verify.environments.base import Environment, TaskLog
+from mwaa_verify.errors import MwaaVerifyError
 from mwaa_verify.migrate.logs import failed_task_instances, ti_key
 from mwaa_verify.parity.logs import SourceLog, TargetSide, compare_logs
 from mwaa_verify.report.allure_results import attach_table
@@ -50,7 +51,10 @@ def target_log_views(
     """The target's reader on every wanted source log, in one run of its interpreter."""
     logs = [log for found in wanted_source_logs.values() for log in found]
     keys = [TaskLogKey(log.dag_id, log.run_id, log.task_id, log.map_index, log.try_number) for log in logs]
-    answers = target_env.task_log_views(keys)
+    try:
+        answers = target_env.task_log_views(keys)
+    except MwaaVerifyError as exc:
+        pytest.fail(f"the target's Airflow could not read its task logs: {exc}", pytrace=False)
     if answers is None:
         return None
     return {log_key(log): answer for log, answer in zip(logs, answers, strict=True)}

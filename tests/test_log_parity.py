@@ -115,6 +115,19 @@ def test_an_mwaa_target_is_compared_by_its_streams_and_says_so() -> None:
     ]
 
 
+def test_lines_in_airflows_reading_order_are_the_same_log() -> None:
+    """A task's runner and its task process write to one file; their times interleave, and the reader sorts."""
+    lines = [LINES[0], LINES[2], LINES[1], "traceback of step 1", LINES[3]]
+    content = "".join(line + "\n" for line in lines).encode()
+    log = source_log("ok", run_id="ok")
+    shown = [LINES[0], LINES[1], "traceback of step 1", LINES[2], LINES[3]]
+    target = TargetSide({log_key(log): stream(log)}, lambda log: content, {log_key(log): {"lines": shown}})
+
+    found = compare_logs({log_key(log): SourceLog(log, content)}, target, log_key)
+
+    assert found.complete, found.explain("etl")
+
+
 def test_lines_compare_as_the_reader_shows_them() -> None:
     assert visible_lines(['{"timestamp": "x", "event": "airflow 3 line  "}', "", "  ", "same", "same", "x  "]) == [
         "airflow 3 line", "same", "x"]  # fmt: skip

@@ -11,7 +11,8 @@ holds it, not failed). Where no reader can run (an MWAA target), the stored stre
 warning says so.
 
 Lines are compared as the reader shows them: a 3.x JSON line by its event text, blank lines dropped, a line
-repeated right after itself once (Airflow 2's reader collapses such repeats).
+repeated right after itself once (Airflow 2's reader collapses such repeats), in the log's order or in the order
+of the times the lines start with (Airflow's file readers sort by them).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mwaa_verify.airflow.log_paths import moment, times_differ
+from mwaa_verify.airflow.log_paths import line_timestamp, moment, times_differ
 from mwaa_verify.environments.base import TaskLog
 
 
@@ -145,14 +146,17 @@ def _judge(key: tuple, item: SourceLog, target: TargetSide, result: LogCompariso
         why = view.get("error") if view else "the reader gave no answer"
         result.unreadable.append((name, f"{why} (through the target's {_handler(view)})"))
         return
-    expected = visible_lines(item.content.decode("utf-8", errors="replace").splitlines())
+    source_lines = item.content.decode("utf-8", errors="replace").splitlines()
+    # Airflow's readers sort a log's lines by the time in each; a CloudWatch copy keeps the file's order
+    orders = [visible_lines(source_lines), visible_lines(in_time_order(source_lines))]
+    expected = orders[0]
     kept = visible_lines(target.read_stored(stored).decode("utf-8", errors="replace").splitlines())
     shown = visible_lines(view.get("lines", [])) if view is not None else kept
-    if shown == expected:
+    if shown in orders:
         moved = times_differ(item.log, stored)
         if moved is not None:  # the reader shows it, but at other times than the source logged it
             result.shifted.append((name, moved))
-    elif kept == expected:  # stored whole, yet the reader does not show it all: outside the task's window
+    elif kept in orders:  # stored whole, yet the reader does not show it all: outside the task's window
         moved = times_differ(item.log, stored)
         result.shifted.append(
             (
@@ -162,10 +166,21 @@ def _judge(key: tuple, item: SourceLog, target: TargetSide, result: LogCompariso
                 f"{view.get('end_date') if view else '?'})" + (f": {moved}" if moved else ""),
             )
         )
-    elif len(shown) < len(expected) and shown == expected[: len(shown)]:
+    elif len(shown) < len(expected) and any(shown == order[: len(shown)] for order in orders):
         result.truncated.append((name, len(expected), len(shown)))
     else:
         result.differing.append(name)
+
+
+def in_time_order(lines: Sequence[str]) -> list[str]:
+    """Lines as Airflow's readers order them: by the time each starts with (a line without one goes with the
+    line before it, lines before the first time first), ties in their order."""
+    keyed, current = [], -1
+    for index, line in enumerate(lines):
+        stamp = line_timestamp(line)
+        current = stamp if stamp is not None else current
+        keyed.append((current, index, line))
+    return [line for _, _, line in sorted(keyed)]
 
 
 def _not_acceptable(log: TaskLog, window: tuple[int, int, str] | None) -> str | None:

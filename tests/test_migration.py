@@ -247,6 +247,19 @@ def test_copied_log_files_keep_their_times_and_show_in_the_targets_own_reader(
         assert visible_lines(view["lines"]) == visible_lines(in_time_order(lines)) and lines, log.name
 
 
+def test_airflow_2s_own_reader_shows_its_logs(source: EphemeralEnvironment) -> None:
+    logs = sorted(source.task_logs(), key=lambda log: log.name)
+
+    views = source.task_log_views(
+        [TaskLogKey(log.dag_id, log.run_id, log.task_id, log.map_index, log.try_number) for log in logs]
+    )
+
+    for log, view in zip(logs, views, strict=True):
+        assert view["handler"] == "FileTaskHandler" and view["name"] == log.name
+        lines = source.read_task_log(log).decode().splitlines()
+        assert visible_lines(view["lines"]) == visible_lines(in_time_order(lines)) and lines, log.name
+
+
 def test_suite_catches_each_planted_defect_in_the_right_table(
     source: EphemeralEnvironment, target: EphemeralEnvironment, export_dir: Path, pytester: pytest.Pytester
 ) -> None:

@@ -240,7 +240,8 @@ class HostAirflow(Environment):
         return log_paths.task_log_files(self.base_log_folder, since)
 
     def read_task_log(self, log: TaskLog) -> bytes:
-        return self.read_task_log_content(log).content
+        remote = self.remote_task_logs
+        return remote.read_task_log(log) if remote is not None else self._log_path(log.name).read_bytes()
 
     def read_task_log_content(self, log: TaskLog) -> LogContent:
         remote = self.remote_task_logs

@@ -51,7 +51,7 @@ LOGS = {
 @pytest.fixture
 def logs_client(aws: AwsDouble, monkeypatch: pytest.MonkeyPatch) -> object:
     monkeypatch.setenv("AWS_ENDPOINT_URL", aws.url)  # every client the tool makes goes to the double
-    return boto3.client("logs", endpoint_url=aws.url, region_name=REGION)
+    return boto3.session.Session().client("logs", endpoint_url=aws.url, region_name=REGION)
 
 
 @pytest.fixture
@@ -135,7 +135,7 @@ def test_logs_older_than_14_days_are_reported_per_task_instance_and_archived(
         "dag_id=etl/run_id=scheduled__new/task_id=load/attempt=1.log": stamped(NOW - timedelta(days=3), "ok"),
     }
     source = with_logs(tmp_path / "old", logs, old)
-    s3 = boto3.client("s3", endpoint_url=aws.url, region_name=REGION)
+    s3 = boto3.session.Session().client("s3", endpoint_url=aws.url, region_name=REGION)
     s3.create_bucket(Bucket="log-archive", CreateBucketConfiguration={"LocationConstraint": REGION})
 
     skipped = copy_task_logs(source, group)

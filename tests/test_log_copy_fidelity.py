@@ -96,7 +96,7 @@ def run_ids(target: EphemeralEnvironment) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def old_group(aws_env: AwsDouble, target: EphemeralEnvironment) -> CloudWatchTaskLogs:
     """The old MWAA environment's task log group: each attempt's lines at the times its task logged them."""
-    client = boto3.client("logs", endpoint_url=aws_env.url, region_name=REGION)
+    client = boto3.session.Session().client("logs", endpoint_url=aws_env.url, region_name=REGION)
     group = CloudWatchTaskLogs(client, "airflow-old-Task")
     for name, run_id in run_ids(target).items():
         end = NOW - AGES[name]
@@ -130,7 +130,7 @@ def test_copied_logs_show_in_the_targets_own_handler_and_old_ones_are_reported(
     aws_env: AwsDouble, target: EphemeralEnvironment, old_group: CloudWatchTaskLogs, tmp_path: Path, cache_dir: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
-    s3 = boto3.client("s3", endpoint_url=aws_env.url, region_name=REGION)
+    s3 = boto3.session.Session().client("s3", endpoint_url=aws_env.url, region_name=REGION)
     s3.create_bucket(Bucket="log-archive", CreateBucketConfiguration={"LocationConstraint": REGION})
     config = write_config(aws_env, target, tmp_path / "mwaa-verify.toml")
     runs = run_ids(target)

@@ -228,7 +228,9 @@ class HostAirflow(Environment):
         if base not in self._remote_stores:
             import boto3
 
-            self._remote_stores[base] = CloudWatchTaskLogs(boto3.client("logs", region_name=parts[3]), parts[6])
+            self._remote_stores[base] = CloudWatchTaskLogs(
+                boto3.session.Session().client("logs", region_name=parts[3]), parts[6]
+            )
         return self._remote_stores[base]
 
     def task_logs(self, since: datetime | None = None) -> Iterator[TaskLog]:

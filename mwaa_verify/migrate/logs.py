@@ -182,7 +182,7 @@ class LogArchive:
             if client is None:
                 import boto3
 
-                client = boto3.client("s3")
+                client = boto3.session.Session().client("s3")  # credentials as they are now, not cached
             self._client = client
             try:
                 client.head_bucket(Bucket=self.bucket)

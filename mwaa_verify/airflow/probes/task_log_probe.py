@@ -16,6 +16,8 @@ import json
 import re
 import sys
 
+_HEADER_2X = " INFO - ::group::Log message source details"
+_END_2X = " INFO - ::endgroup::"
 _SHOWN_TIME = re.compile(r"^\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\] ")  # what the 2.x CloudWatch reader prefixes
 
 
@@ -120,9 +122,12 @@ def _read(reader, handler, attempt, try_number, airflow3):
                 lines.append(event)
         return lines
     logs, _ = handler.read(attempt, try_number, metadata={})
-    text = "\n".join(chunk for _, chunk in (logs[0] if logs else []))
+    lines = "\n".join(chunk for _, chunk in (logs[0] if logs else [])).splitlines()
+    if lines and lines[0] == _HEADER_2X:  # 2.x's header: where it looked, as "*** " lines, in a group
+        end = lines.index(_END_2X) if _END_2X in lines else 0
+        lines = lines[end + 1 :]
     remote = type(handler).__name__ == "CloudwatchTaskHandler"
-    return [_SHOWN_TIME.sub("", line) if remote else line for line in text.splitlines() if not line.startswith("*** ")]
+    return [_SHOWN_TIME.sub("", line) if remote else line for line in lines if not line.startswith("*** ")]
 
 
 def _iso(moment):

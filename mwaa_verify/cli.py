@@ -112,6 +112,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--since", type=since_days, metavar="DAYS", help="only the last DAYS days of history")
     run.add_argument("--export", metavar="LOCATION", help="a metadata export to check against the source")
     run.add_argument("--logs-failed-only", action="store_true", help="check only logs of failed task instances")
+    run.add_argument(
+        "--logs-archive", metavar="LOCATION", help="where copy-logs --archive put logs CloudWatch could not take"
+    )
     run.add_argument("--iam-simulate", action="store_true", help="cross-check IAM decisions with IAM's simulator")
     run.add_argument("--reports", type=Path, default=Path("reports"), help="where the reports go (default: reports)")
 
@@ -145,6 +148,12 @@ def _parser() -> argparse.ArgumentParser:
     logs.add_argument("target")
     logs.add_argument("--failed-only", action="store_true", help="only logs of task instances that failed")
     logs.add_argument("--since", type=since_days, metavar="DAYS", help="only the last DAYS days")
+    logs.add_argument(
+        "--archive",
+        metavar="s3://BUCKET/PREFIX",
+        help="write logs CloudWatch cannot take at their original time (older than 14 days or the group's "
+        "retention) there as files (default: skip them, listed per task instance)",
+    )
     return parser
 
 
@@ -297,8 +306,11 @@ def _copy_logs(args: argparse.Namespace) -> int:
         # the copy reads the old environment's logs with the caller's credentials: refuse before copying any
         if problem := task_log_read_problem(source):
             raise MwaaVerifyError(problem)
-        copy_task_logs(source, target, args.failed_only, since)
-    return 0
+        result = copy_task_logs(source, target, args.failed_only, since, archive=args.archive)
+    for item in result.not_copied:
+        print(f"not copied: {item.line()}")
+    # logs too old for CloudWatch are the user's documented choice; events CloudWatch rejected unexpectedly are not
+    return 1 if any(item.reason.startswith("CloudWatch rejected") for item in result.not_copied) else 0
 
 
 def _clone(args: argparse.Namespace) -> int:
@@ -356,6 +368,7 @@ def _run(args: argparse.Namespace) -> int:
         Location(args.export).check_reachable(for_writing=False)
     extra = [*(["--since", str(args.since)] if args.since else []), *(["--export", args.export] if args.export else [])]
     extra += ["--logs-failed-only"] if args.logs_failed_only else []
+    extra += ["--logs-archive", args.logs_archive] if args.logs_archive else []
     extra += ["--iam-simulate"] if args.iam_simulate else []
     outcome = run_verification(
         args.source, args.target, args.reports, config.path, config.cache_dir,

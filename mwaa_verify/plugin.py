@@ -61,6 +61,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="check only the task logs of task instances that failed (what the AWS sample copies by default)",
     )
     group.addoption(
+        "--logs-archive",
+        metavar="LOCATION",
+        help="where `copy-logs --archive` wrote the logs CloudWatch could not take at their time (s3://... or a "
+        "folder): the log suite links them",
+    )
+    group.addoption(
         "--iam-simulate",
         action="store_true",
         help="cross-check every IAM decision with IAM SimulatePrincipalPolicy (needs AWS credentials)",

@@ -242,6 +242,79 @@ class AwsDouble:
     denied: set[str] = field(default_factory=set)
     # SimulatePrincipalPolicy's decision per action; None: IAM refuses the caller the simulation
     simulation: dict[str, str] | None = None
+    put_log_events_calls: list[int] = field(default_factory=list)  # events per PutLogEvents call, in order
+
+
+# PutLogEvents rules moto 5 does not enforce (it does the 14-day and 2-hour ones and chronological order):
+# the batch quotas, and events older than the group's retention, answered as CloudWatch answers them.
+_PUT_LOG_EVENTS = "Logs_20140328.PutLogEvents"
+
+
+def _put_log_events_app(moto_app: Any, calls: list[int]) -> Callable[[dict[str, Any], Any], Any]:
+    from moto.logs.models import logs_backends
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        body = json.loads(request.get_data() or b"{}")
+        events = body.get("logEvents", [])
+        calls.append(len(events))
+        refusal = _batch_refusal(events)
+        if refusal:
+            answer = _json(400, {"__type": "InvalidParameterException", "message": refusal})
+            return answer(environ, start_response)
+        region = re.search(r"Credential=[^/]+/[^/]+/([^/]+)/", request.headers.get("Authorization", ""))
+        group = logs_backends[ACCOUNT][region.group(1) if region else REGION].groups.get(body.get("logGroupName"))
+        retention = group.retention_in_days if group is not None else None
+        expired_end = -1
+        if retention:
+            oldest = (datetime.now(UTC).timestamp() - int(retention) * 86400) * 1000
+            expired_end = max((i for i, event in enumerate(events) if event["timestamp"] < oldest), default=-1)
+        body["logEvents"] = events[expired_end + 1 :]
+        data = json.dumps(body).encode()
+        environ["wsgi.input"] = io.BytesIO(data)
+        environ["CONTENT_LENGTH"] = str(len(data))
+        if not body["logEvents"]:  # CloudWatch stores nothing and says which were expired
+            return _json(200, {"rejectedLogEventsInfo": {"expiredLogEventEndIndex": expired_end}})(
+                environ, start_response
+            )
+        captured: dict[str, Any] = {}
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            captured.update(status=status, headers=headers)
+            return lambda chunk: None
+
+        payload = b"".join(moto_app(environ, capture))
+        if expired_end >= 0 and captured["status"].startswith("200"):
+            answer = json.loads(payload or b"{}")
+            info = answer.setdefault("rejectedLogEventsInfo", {})
+            # moto's indexes count the events it saw, after the expired ones
+            for name in ("tooOldLogEventEndIndex", "tooNewLogEventStartIndex"):
+                if name in info:
+                    info[name] += expired_end + 1
+            info["expiredLogEventEndIndex"] = expired_end
+            payload = json.dumps(answer).encode()
+        headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
+        start_response(captured["status"], [*headers, ("Content-Length", str(len(payload)))])
+        return [payload]
+
+    return app
+
+
+def _batch_refusal(events: list[dict[str, Any]]) -> str | None:
+    """CloudWatch's answer to a PutLogEvents call over its quotas (InvalidParameterException), or None."""
+    if len(events) > 10_000:
+        return (
+            "1 validation error detected: Value at 'logEvents' failed to satisfy constraint: Member must have "
+            "length less than or equal to 10000"
+        )
+    size = sum(len(event["message"].encode("utf-8")) + 26 for event in events)
+    if size > 1_048_576:
+        return f"Upload too large: {size} bytes exceeds limit of 1048576"
+    if any(len(event["message"].encode("utf-8")) + 26 > 262_144 for event in events):
+        return "Log event too large: an event may hold at most 262144 bytes with its 26 bytes of overhead"
+    if events and events[-1]["timestamp"] - events[0]["timestamp"] > 24 * 3600 * 1000:
+        return "The batch of log events in a single PutLogEvents request cannot span more than 24 hours."
+    return None
 
 
 @contextmanager
@@ -250,6 +323,8 @@ def aws_double() -> Iterator[AwsDouble]:
     mwaa = MwaaDouble()
     moto_app = DomainDispatcherApplication(create_backend_app)
     double: AwsDouble | None = None
+    put_log_events_calls: list[int] = []
+    put_log_events = _put_log_events_app(moto_app, put_log_events_calls)
 
     def app(environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
@@ -265,6 +340,8 @@ def aws_double() -> Iterator[AwsDouble]:
             if double is not None and double.simulation is not None:
                 return _simulated(request, double.simulation)(environ, start_response)
             return _simulation_refused(request)(environ, start_response)
+        if service == "logs" and request.headers.get("X-Amz-Target") == _PUT_LOG_EVENTS:
+            return put_log_events(environ, start_response)
         return moto_app(environ, start_response)
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per request
@@ -274,7 +351,7 @@ def aws_double() -> Iterator[AwsDouble]:
     url = f"http://127.0.0.1:{server.server_port}"
     # moto keeps its state per process: each double starts from an empty account
     urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=10).close()
-    double = AwsDouble(url, mwaa)
+    double = AwsDouble(url, mwaa, put_log_events_calls=put_log_events_calls)
     try:
         yield double
     finally:

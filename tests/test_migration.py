@@ -5,6 +5,7 @@ and every planted defect is caught by the right table's test without a secret in
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import shutil
 import signal
@@ -20,6 +21,7 @@ import sqlalchemy as sa
 from moto import mock_aws
 
 from mwaa_verify.airflow.column_map import MIGRATED_TABLES
+from mwaa_verify.airflow.log_paths import TaskLogKey
 from mwaa_verify.airflow.secrets import Redactor
 from mwaa_verify.airflow.versions import DEMO_SOURCE_VERSION, DEMO_TARGET_VERSION
 from mwaa_verify.config import EphemeralConfig
@@ -31,6 +33,7 @@ from mwaa_verify.migrate.export import export_metadata
 from mwaa_verify.migrate.import_ import import_metadata
 from mwaa_verify.migrate.logs import copy_task_logs
 from mwaa_verify.migrate.manifest import Manifest
+from mwaa_verify.parity.logs import in_time_order, visible_lines
 from mwaa_verify.parity.metadata import NotApplicable, compare_table
 from mwaa_verify.verification import run_verification
 
@@ -223,6 +226,40 @@ def test_task_logs_copy_completely_and_once(source: EphemeralEnvironment, target
     assert (again.copied, again.unchanged) == (0, len(list(source.task_logs())))
 
 
+def test_copied_log_files_keep_their_times_and_show_in_the_targets_own_reader(
+    source: EphemeralEnvironment, target: EphemeralEnvironment, export_dir: Path
+) -> None:
+    import_metadata(export_dir, target)
+    copy_task_logs(source, target)
+    logs = sorted(source.task_logs(), key=lambda log: log.name)
+    assert source.base_log_folder is not None and target.base_log_folder is not None
+
+    views = target.task_log_views(
+        [TaskLogKey(log.dag_id, log.run_id, log.task_id, log.map_index, log.try_number) for log in logs]
+    )
+
+    for log, view in zip(logs, views, strict=True):
+        assert view["handler"] == "FileTaskHandler" and view["name"] == log.name  # the 3.x layout is 2.x's
+        assert (target.base_log_folder / log.name).stat().st_mtime == (
+            source.base_log_folder / log.name
+        ).stat().st_mtime
+        lines = source.read_task_log(log).decode().splitlines()
+        assert visible_lines(view["lines"]) == visible_lines(in_time_order(lines)) and lines, log.name
+
+
+def test_airflow_2s_own_reader_shows_its_logs(source: EphemeralEnvironment) -> None:
+    logs = sorted(source.task_logs(), key=lambda log: log.name)
+
+    views = source.task_log_views(
+        [TaskLogKey(log.dag_id, log.run_id, log.task_id, log.map_index, log.try_number) for log in logs]
+    )
+
+    for log, view in zip(logs, views, strict=True):
+        assert view["handler"] == "FileTaskHandler" and view["name"] == log.name
+        lines = source.read_task_log(log).decode().splitlines()
+        assert visible_lines(view["lines"]) == visible_lines(in_time_order(lines)) and lines, log.name
+
+
 def test_suite_catches_each_planted_defect_in_the_right_table(
     source: EphemeralEnvironment, target: EphemeralEnvironment, export_dir: Path, pytester: pytest.Pytester
 ) -> None:
@@ -313,6 +350,8 @@ def test_reports_list_missing_and_truncated_logs_and_hold_no_secret(
     (target.base_log_folder / logs[0]).unlink()  # a log that never arrived
     truncated = target.base_log_folder / logs[1]
     truncated.write_text("".join(truncated.read_text().splitlines(keepends=True)[:2]))  # a copy cut short
+    touched = target.base_log_folder / logs[2]
+    os.utime(touched, (touched.stat().st_mtime + 3600,) * 2)  # a copy that did not keep the file's time
     planted_password = "pw-planted-for-the-report"
     with writer(target).begin() as connection:
         connection.execute(sa.text("UPDATE connection SET password = :pw WHERE conn_id = 'warehouse_db'"),
@@ -329,7 +368,7 @@ def test_reports_list_missing_and_truncated_logs_and_hold_no_secret(
     row = next(
         line for line in summary.splitlines() if line.startswith("| test_task_logs_copied_completely | demo_etl")
     )
-    assert "Log missing: demo_etl: 6 source log(s): 1 log(s) missing on the target, 1 truncated" in row
+    assert "demo_etl: 6 source log(s): 1 log(s) missing on the target, 1 truncated, 0 log differs, 1 shifted" in row
     assert "| test_table_rows_match | connection | failed | Value drift: connection: " in summary
     assert outcome.summary_html.read_text().count("<tr>") > 10
     assert (outcome.allure_results / "categories.json").is_file()

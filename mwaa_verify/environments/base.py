@@ -135,6 +135,29 @@ class TaskLog:
     size: int
     sha256: str
     lines: int
+    # when its first and last line were written (ms since the epoch): CloudWatch's event timestamps, or for a
+    # file the Airflow timestamps in its lines (log_paths.line_timestamps); None where unknown
+    first_timestamp: int | None = None
+    last_timestamp: int | None = None
+    modified: float | None = None  # a file's modification time (s since the epoch); None for a stream
+
+
+@dataclass(frozen=True)
+class LogEvent:
+    """One line of a task log and when it was written (ms since the epoch), as CloudWatch stores it."""
+
+    timestamp: int
+    message: str
+
+
+@dataclass(frozen=True)
+class LogContent:
+    """A task log as the copy moves it: the bytes a file holds, one timed event per line, and the time a file
+    holding it was last modified (a copied file keeps it)."""
+
+    content: bytes
+    events: tuple[LogEvent, ...]
+    modified: float
 
 
 @dataclass(frozen=True)
@@ -195,6 +218,31 @@ class Environment(abc.ABC):
     def write_task_log(self, name: str, content: bytes) -> None:
         """Store a task log under its version-neutral name (`dag_id=.../attempt=N.log`)."""
         raise MwaaVerifyError(f"environment {self.name!r} (kind {self.kind!r}) cannot receive task logs from here")
+
+    def read_task_log_content(self, log: TaskLog) -> LogContent:
+        """One task log with the time of each line (migrate/logs.py moves logs this way)."""
+        from mwaa_verify.airflow.log_paths import file_content
+
+        return file_content(self.read_task_log(log), log.modified or (log.last_timestamp or 0) / 1000)
+
+    def write_task_log_content(self, name: str, content: LogContent) -> Any:
+        """Store a task log keeping its times; CloudWatch kinds answer what PutLogEvents rejected."""
+        self.write_task_log(name, content.content)
+        return None
+
+    def acceptance_window(self, now: datetime | None = None) -> tuple[int, int, str] | None:
+        """For task logs kept in CloudWatch: the oldest and newest event times (ms) it accepts now, and why."""
+        return None
+
+    def task_log_names(self, keys: Any) -> dict[Any, str]:
+        """Where this environment's Airflow looks for each attempt's log (`log_paths.TaskLogKey`), where it can
+        say; the caller uses Airflow's default layout for the rest."""
+        return {}
+
+    def task_log_views(self, keys: Any, read: bool = True) -> list[dict[str, Any]] | None:
+        """What this environment's own Airflow log reader shows for each attempt (task_log_probe.py's answers);
+        None where no reader can run from here (an MWAA environment)."""
+        return None
 
     def mwaa_description(self) -> Mapping[str, Any] | None:
         """`mwaa.get_environment()["Environment"]` for an MWAA environment; None for any other kind."""

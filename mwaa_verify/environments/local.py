@@ -7,6 +7,7 @@ provisions and then reaches the same way.
 
 from __future__ import annotations
 
+import configparser
 import json
 import os
 import subprocess
@@ -16,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from mwaa_verify import progress
 from mwaa_verify.airflow import log_paths
 from mwaa_verify.airflow.secrets import FernetKeys
 from mwaa_verify.config import LocalConfig
@@ -24,8 +26,10 @@ from mwaa_verify.environments.base import (
     Environment,
     EnvironmentInfo,
     ExecutionRole,
+    LogContent,
     TaskLog,
 )
+from mwaa_verify.environments.cloudwatch import CloudWatchTaskLogs, WriteOutcome
 from mwaa_verify.environments.metadata_db import MetadataDatabase
 from mwaa_verify.errors import ConfigError, MwaaVerifyError, ProbeError
 from mwaa_verify.iam.evaluate import Policy
@@ -65,6 +69,7 @@ class HostAirflow(Environment):
         self._metadata: MetadataDatabase | None = None
         self._info: EnvironmentInfo | None = None
         self._fernet_keys: FernetKeys | None = None
+        self._remote_stores: dict[str, CloudWatchTaskLogs] = {}
 
     # -- processes in the environment's own interpreter ---------------------------------------------
 
@@ -209,19 +214,113 @@ class HostAirflow(Environment):
     def rows(self, table: str, since: datetime | None = None) -> Iterator[dict[str, Any]]:
         return self.metadata.rows(table, since)
 
+    # -- task logs: files under base_log_folder, or the CloudWatch group remote logging sends them to ---------
+
+    def logging_option(self, option: str) -> str | None:
+        """A `[logging]` option as this Airflow's processes resolve it: environment variable, then airflow.cfg."""
+        env = self.process_env()
+        variable = f"AIRFLOW__LOGGING__{option.upper()}"
+        if variable in env:
+            return env[variable]
+        cfg = self.airflow_home / "airflow.cfg" if self.airflow_home is not None else None
+        if cfg is None or not cfg.is_file():
+            return None
+        parser = configparser.ConfigParser(interpolation=None)
+        parser.read(cfg, encoding="utf-8")
+        return parser.get("logging", option, fallback=None)
+
+    @property
+    def remote_task_logs(self) -> CloudWatchTaskLogs | None:
+        """The CloudWatch group task logs live in when `[logging] remote_logging` sends them there (the Amazon
+        provider's handler, `remote_base_log_folder = cloudwatch://arn:aws:logs:REGION:ACCOUNT:log-group:NAME`)."""
+        if (self.logging_option("remote_logging") or "").strip().lower() != "true":
+            return None
+        base = (self.logging_option("remote_base_log_folder") or "").strip()
+        if not base.startswith("cloudwatch://"):
+            return None
+        parts = base.removeprefix("cloudwatch://").split(":")
+        if len(parts) < 7 or not parts[6]:
+            raise ConfigError(
+                f"environment {self.name!r}: [logging] remote_base_log_folder {base!r} is not "
+                f"cloudwatch://arn:aws:logs:REGION:ACCOUNT:log-group:NAME"
+            )
+        if base not in self._remote_stores:
+            import boto3
+
+            self._remote_stores[base] = CloudWatchTaskLogs(
+                boto3.session.Session().client("logs", region_name=parts[3]), parts[6]
+            )
+        return self._remote_stores[base]
+
     def task_logs(self, since: datetime | None = None) -> Iterator[TaskLog]:
+        remote = self.remote_task_logs
+        if remote is not None:
+            return remote.task_logs(since)
         if self.base_log_folder is None:
             return iter(())
         return log_paths.task_log_files(self.base_log_folder, since)
 
     def read_task_log(self, log: TaskLog) -> bytes:
-        return self._log_path(log.name).read_bytes()
+        remote = self.remote_task_logs
+        return remote.read_task_log(log) if remote is not None else self._log_path(log.name).read_bytes()
+
+    def read_task_log_content(self, log: TaskLog) -> LogContent:
+        remote = self.remote_task_logs
+        if remote is not None:
+            return remote.read_task_log_content(log)
+        path = self._log_path(log.name)
+        return log_paths.file_content(path.read_bytes(), path.stat().st_mtime)
 
     def write_task_log(self, name: str, content: bytes) -> None:
+        remote = self.remote_task_logs
+        if remote is not None:
+            remote.write_task_log(name, content)
+            return
+        self._write_log_file(name, content, None)
+
+    def write_task_log_content(self, name: str, content: LogContent) -> WriteOutcome | None:
+        remote = self.remote_task_logs
+        if remote is not None:
+            return remote.write_task_log_events(name, content.events)
+        self._write_log_file(name, content.content, content.modified)
+        return None
+
+    def acceptance_window(self, now: datetime | None = None) -> tuple[int, int, str] | None:
+        remote = self.remote_task_logs
+        return remote.acceptance_window(now) if remote is not None else None
+
+    def task_log_names(self, keys: Sequence[log_paths.TaskLogKey]) -> dict[log_paths.TaskLogKey, str]:
+        """Where this Airflow's task handler looks for each attempt's log: its own log_filename_template (the one
+        recorded for the DAG run), rendered by the handler; attempts of runs it does not know are left out."""
+        try:
+            answers = self.task_log_views(keys, read=False)
+        except ProbeError as exc:
+            progress.say(f"{exc}\n-> {self.name}: task logs get Airflow's default names (log_filename_template)")
+            return {}
+        return {key: answer["name"] for key, answer in zip(keys, answers, strict=True) if answer.get("name")}
+
+    def task_log_views(self, keys: Sequence[log_paths.TaskLogKey], read: bool = True) -> list[dict[str, Any]]:
+        """For each attempt, what this Airflow's own log reader makes of it (task_log_probe.py)."""
+        if not keys:
+            return []
+        with tempfile.TemporaryDirectory(prefix="mwaa-verify-logs-") as scratch:
+            requests = Path(scratch) / "requests.json"
+            requests.write_text(json.dumps([key.__dict__ for key in keys]), encoding="utf-8")
+            data = self._probe(
+                "task_log_probe.py",
+                ["--requests", str(requests), *(["--read"] if read else [])],
+                PROBE_TIMEOUT_SECONDS,
+                f"reading {len(keys)} task log(s) through Airflow's log reader" if read else "naming task logs",
+            )
+        return data["answers"]
+
+    def _write_log_file(self, name: str, content: bytes, modified: float | None) -> None:
         path = self._log_path(name)
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(path.name + ".partial")
         partial.write_bytes(content)
+        if modified is not None:
+            os.utime(partial, (modified, modified))  # the copy keeps the time the task last wrote it
         partial.replace(path)  # a reader never sees half a log
 
     def _log_path(self, name: str) -> Path:

@@ -37,9 +37,10 @@ from mwaa_verify.environments.base import (
     EnvironmentInfo,
     ExecutionRole,
     FileReport,
+    LogContent,
     TaskLog,
 )
-from mwaa_verify.environments.cloudwatch import CloudWatchTaskLogs, task_log_group
+from mwaa_verify.environments.cloudwatch import CloudWatchTaskLogs, WriteOutcome, task_log_group
 from mwaa_verify.environments.mwaa_settings import platform_settings
 from mwaa_verify.errors import EnvironmentStartError, MetadataError, ProbeError, aws_problem
 from mwaa_verify.iam.requirements import bucket_name
@@ -198,9 +199,21 @@ class MwaaEnvironment(Environment):
         with self._aws(f"read task log {log.name}"):
             return self._task_log_store.read_task_log(log)
 
+    def read_task_log_content(self, log: TaskLog) -> LogContent:
+        with self._aws(f"read task log {log.name}"):
+            return self._task_log_store.read_task_log_content(log)
+
     def write_task_log(self, name: str, content: bytes) -> None:
         with self._aws(f"write task log {name} to {self._task_log_store.name}"):
             self._task_log_store.write_task_log(name, content)
+
+    def write_task_log_content(self, name: str, content: LogContent) -> WriteOutcome:
+        with self._aws(f"write task log {name} to {self._task_log_store.name}"):
+            return self._task_log_store.write_task_log_events(name, content.events)
+
+    def acceptance_window(self, now: datetime | None = None) -> tuple[int, int, str]:
+        with self._aws(f"read the retention of {self._task_log_store.name}"):
+            return self._task_log_store.acceptance_window(now)
 
     # -- the S3 bucket: DAGs, requirements, plugins -------------------------------------------------------------
 

@@ -49,10 +49,11 @@ def main() -> int:
         paths = sorted(_dag_file_paths(dags_folder, safe_mode))
     except Exception as exc:
         # Nothing of the user's ran yet: this is mwaa-verify not knowing this Airflow's API.
+        first_line = (str(exc).strip().splitlines() or [""])[0]
         sys.stderr.write(
-            f"mwaa-verify's DAG probe cannot drive Airflow {airflow_version}'s parser (a failure of the tool, not of "
-            f"your DAGs): {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}\n"
-            f"{traceback.format_exc()}"
+            f"{traceback.format_exc()}\nmwaa-verify's DAG probe cannot drive the parser of Airflow {airflow_version} "
+            f"({type(exc).__name__}: {first_line}): a failure of mwaa-verify, not of your DAGs; report it to "
+            f"mwaa-verify's maintainers with this output, or use an Airflow version it supports\n"
         )
         return 3
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mwaa_verify.airflow.dag_shape import shape_changes
+from mwaa_verify.airflow.dag_shape import IntervalChange, interval_change, shape_changes
 from mwaa_verify.airflow.requirements_check import constraint_problems, expected_constraints, operators_in_plugins
 from mwaa_verify.airflow.static_checks import source_findings
 from mwaa_verify.environments.base import DagShape
@@ -90,13 +90,15 @@ def test_airflow3_silent_changes_are_named_with_their_fix() -> None:
     }
     none = {"kind": "none", "expression": None, "timezone": None, "data_interval": None, "timetable": "", "summary": ""}
 
-    (cron,) = shape_changes(shape(), shape(schedule=trigger))
+    change = interval_change(shape(), shape(schedule=trigger))
     (unscheduled,) = shape_changes(shape(schedule=daily), shape(schedule=none))
     (catchup,) = shape_changes(shape(catchup=True), shape(catchup=False))
 
-    assert (
-        cron.startswith("schedule '0 0 * * *' is now a CronTriggerTimetable") and "create_cron_data_intervals" in cron
-    )
+    assert shape_changes(shape(), shape(schedule=trigger)) == []  # harmful only to DAGs reading data intervals
+    assert change == IntervalChange("etl", "0 0 * * *", "CronTriggerTimetable", "create_cron_data_intervals")
+    problem = change.problem(["etl.py:9: ds (template '{{ ds }}')"])
+    assert problem.startswith("schedule '0 0 * * *' is now a CronTriggerTimetable")
+    assert "etl.py:9: ds (template '{{ ds }}')" in problem and "create_cron_data_intervals = True" in problem
     assert unscheduled.startswith("schedule changed from every day to None")
     assert catchup.startswith("catchup changed True -> False")
 

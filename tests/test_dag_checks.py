@@ -6,7 +6,7 @@ from pathlib import Path
 
 from mwaa_verify.airflow.dag_shape import IntervalChange, interval_change, shape_changes
 from mwaa_verify.airflow.requirements_check import constraint_problems, expected_constraints, operators_in_plugins
-from mwaa_verify.airflow.static_checks import data_interval_reads, source_findings
+from mwaa_verify.airflow.static_checks import dag_folder_findings, data_interval_reads, source_findings
 from mwaa_verify.environments.base import DagShape, FileReport, error_headline
 from mwaa_verify.environments.metadata_db import read_only_url
 
@@ -284,3 +284,30 @@ def test_dag_files_are_parsed_through_a_connection_that_refuses_writes() -> None
     assert (
         read_only_url("sqlite:////srv/airflow/airflow.db") == "sqlite:///file:/srv/airflow/airflow.db?mode=ro&uri=true"
     )
+
+
+def test_reads_and_findings_in_the_folders_helper_modules_count_for_the_dag_files_importing_them(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "common").mkdir()
+    (tmp_path / "common" / "__init__.py").write_text("")
+    (tmp_path / "common" / "loads.py").write_text(
+        "from .windows import window\ndef load(**context):\n    return window(context['prev_ds'])\n"
+    )
+    (tmp_path / "common" / "windows.py").write_text("def window(ds):\n    return ds\nQUERY = '{{ ts }}'\n")
+    (tmp_path / "etl.py").write_text(
+        "from airflow.operators.python import PythonOperator\nfrom common.loads import load\n"
+        "PythonOperator(task_id='l', python_callable=load)\n"
+    )
+
+    reads = data_interval_reads(tmp_path)
+    findings = dag_folder_findings(tmp_path)
+
+    assert [str(item) for item in reads["etl.py"]] == [
+        "common/loads.py:3: prev_ds (context['prev_ds'])",
+        "common/windows.py:3: ts (template '{{ ts }}')",
+    ]
+    assert [(item.path, item.line, item.code) for item in findings["etl.py"]] == [
+        ("common/loads.py", 3, "CTX3"),
+        ("etl.py", 3, "AIR312"),
+    ]

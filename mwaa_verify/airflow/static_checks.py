@@ -102,11 +102,15 @@ class ContextRead:
 
 
 def dag_folder_findings(dags_folder: Path) -> dict[str, list[Finding]]:
-    """Every finding in the folder, grouped by relative file path, sorted by line."""
+    """Every finding in the folder, grouped by relative file path, sorted by line; a file's group also holds the
+    findings of the folder's modules it imports (a helper module is no DAG file, its code runs in the DAG's tasks)."""
     grouped: dict[str, list[Finding]] = defaultdict(list)
     for finding in [*ruff_findings(dags_folder), *source_findings(dags_folder)]:
         grouped[finding.path].append(finding)
-    return {path: sorted(set(items)) for path, items in grouped.items()}
+    for path, imported in local_imports(dags_folder).items():
+        for module in imported:
+            grouped[path].extend(grouped.get(module, []))
+    return {path: sorted(set(items)) for path, items in grouped.items() if items}
 
 
 def ruff_findings(dags_folder: Path) -> list[Finding]:
@@ -152,12 +156,57 @@ def context_reads(dags_folder: Path) -> dict[str, list[ContextRead]]:
 
 
 def data_interval_reads(dags_folder: Path) -> dict[str, list[ContextRead]]:
-    """The reads of values that change meaning when a cron/timedelta schedule becomes a trigger timetable."""
-    return {
-        path: [read for read in reads if read.key in DATA_INTERVAL_KEYS]
-        for path, reads in context_reads(dags_folder).items()
-        if any(read.key in DATA_INTERVAL_KEYS for read in reads)
-    }
+    """The reads of values that change meaning when a cron/timedelta schedule becomes a trigger timetable, per
+    file, with those of the folder's modules it imports."""
+    reads = context_reads(dags_folder)
+    imports = local_imports(dags_folder)
+    found = {}
+    for path in reads:
+        mine = [*reads[path], *(read for module in sorted(imports.get(path, ())) for read in reads.get(module, []))]
+        if any(read.key in DATA_INTERVAL_KEYS for read in mine):
+            found[path] = [read for read in mine if read.key in DATA_INTERVAL_KEYS]
+    return found
+
+
+def local_imports(dags_folder: Path) -> dict[str, set[str]]:
+    """The folder's own modules each file imports, transitively (Airflow puts the DAGs folder on sys.path, so
+    `from common.dates import window` is common/dates.py there)."""
+    direct: dict[str, set[str]] = {}
+    for path, tree in _parsed_files(dags_folder):
+        direct[path] = {module for name in _imported_names(tree, path) for module in _module_files(dags_folder, name)}
+    closure: dict[str, set[str]] = {}
+    for path in direct:
+        seen: set[str] = set()
+        pending = list(direct[path])
+        while pending:
+            module = pending.pop()
+            if module not in seen and module != path:
+                seen.add(module)
+                pending.extend(direct.get(module, ()))
+        closure[path] = seen
+    return closure
+
+
+def _imported_names(tree: ast.Module, path: str) -> Iterator[str]:
+    package = path.rsplit("/", 1)[0].replace("/", ".") if "/" in path else ""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parents = package.split(".") if package else []
+                parents = parents[: len(parents) - (node.level - 1)] if node.level > 1 else parents
+                base = ".".join([*parents, *([base] if base else [])])
+            if base:
+                yield base
+            yield from (f"{base}.{alias.name}" if base else alias.name for alias in node.names)
+
+
+def _module_files(dags_folder: Path, name: str) -> list[str]:
+    relative = name.replace(".", "/")
+    candidates = (f"{relative}.py", f"{relative}/__init__.py")
+    return [candidate for candidate in candidates if (dags_folder / candidate).is_file()]
 
 
 def _is_removed(read: ContextRead) -> bool:

@@ -1,7 +1,7 @@
 """Harmful on 3.x: a cron DAG whose template reads {{ ds }}; on a CronTriggerTimetable ds is the run's day, not the
 day the data interval starts, so each run processes the wrong day (unless create_cron_data_intervals is set)."""
 
-# expect-3x: shape: this DAG reads those values (interval_reads_template.py:15: ds
+# expect-3x: shape: this DAG reads those values (interval_reads_template.py:13: ds
 from datetime import datetime
 
 from airflow import DAG

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from mwaa_verify.airflow.dag_shape import IntervalChange, interval_change, shape_changes
+from mwaa_verify.airflow.probes import dag_probe
 from mwaa_verify.airflow.requirements_check import constraint_problems, expected_constraints, operators_in_plugins
 from mwaa_verify.airflow.static_checks import dag_folder_findings, data_interval_reads, source_findings
 from mwaa_verify.environments.base import DagShape, FileReport, error_headline
@@ -252,7 +256,6 @@ def test_headline_is_the_exception_type_and_the_first_line_of_its_message() -> N
 def test_a_probe_failure_on_a_file_is_the_tools_never_the_dags(tmp_path: Path) -> None:
     """The probe runs only the standard library until it imports Airflow, so its per-file machinery runs here
     with a DagBag stand-in that rejects its arguments, as 3.0.6's DagBag rejected bundle_name."""
-    from mwaa_verify.airflow.probes import dag_probe
 
     def dagbag_of_another_version(**kwargs: object) -> None:
         raise TypeError("DagBag.__init__() got an unexpected keyword argument 'bundle_name'")
@@ -311,3 +314,31 @@ def test_reads_and_findings_in_the_folders_helper_modules_count_for_the_dag_file
         ("common/loads.py", 3, "CTX3"),
         ("etl.py", 3, "AIR312"),
     ]
+
+
+def test_an_airflow_whose_parser_the_probe_cannot_drive_is_a_tool_failure_naming_the_fix(tmp_path: Path) -> None:
+    """An Airflow without any DagBag the probe knows (a future release that moved it): the probe stops before
+    any DAG file runs and says that mwaa-verify failed, not the DAGs."""
+    fake = tmp_path / "site" / "airflow"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("__version__ = '9.0.0'\n")
+    (fake / "configuration.py").write_text(
+        "class _Conf:\n"
+        "    def getboolean(self, *args, fallback=None): return fallback\n"
+        "    def getfloat(self, *args, fallback=None): return fallback\n"
+        "conf = _Conf()\n"
+    )
+    (tmp_path / "dags").mkdir()
+    probe = Path(dag_probe.__file__)
+    completed = subprocess.run(
+        [sys.executable, str(probe), "--dags-folder", str(tmp_path / "dags"), "--out", str(tmp_path / "out.json")],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(tmp_path / "site")},
+    )  # fmt: skip
+
+    assert completed.returncode == 3
+    assert completed.stderr.strip().splitlines()[-1] == (
+        "mwaa-verify's DAG probe cannot drive the parser of Airflow 9.0.0 (RuntimeError: no DagBag class in "
+        "airflow.dag_processing.dagbag or airflow.models.dagbag): a failure of mwaa-verify, not of your DAGs; "
+        "report it to mwaa-verify's maintainers with this output, or use an Airflow version it supports"
+    )
+    assert not (tmp_path / "out.json").exists()

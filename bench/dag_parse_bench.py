@@ -30,9 +30,11 @@ from mwaa_verify.environments.virtualenv import ensure_virtualenv
 ROOT = Path(__file__).resolve().parent.parent
 PROBE = ROOT / "mwaa_verify" / "airflow" / "probes" / "dag_probe.py"
 ONLY_DAGBAG = """
-import json, os, sys, time
+import inspect, json, os, sys, time
 from airflow.models import DagBag
 folder, out = sys.argv[1], sys.argv[2]
+accepted = inspect.signature(DagBag.__init__).parameters
+kwargs = {key: False for key in ("include_examples", "load_op_links") if key in accepted}
 times = {}
 for name in sorted(os.listdir(folder)):
     if not name.endswith(".py"):
@@ -40,7 +42,7 @@ for name in sorted(os.listdir(folder)):
     read, write = os.pipe()
     if os.fork() == 0:
         started = time.monotonic()
-        bag = DagBag(dag_folder=os.path.join(folder, name), include_examples=False, load_op_links=False)
+        bag = DagBag(dag_folder=os.path.join(folder, name), **kwargs)
         os.write(write, json.dumps([time.monotonic() - started, not bag.import_errors]).encode())
         os._exit(0)
     os.close(write)

@@ -278,6 +278,8 @@ def _parse_file(path: str, relative: str, dags_folder: str, parsing: Parsing) ->
             raise  # our call into Airflow failed: the tool's problem, reported as such
         # DagBag catches Exception; what escapes it (SystemExit, KeyboardInterrupt) still came from the file
         return _failed_file(relative, traceback.format_exc(), time.monotonic() - started)
+    # what dagbag_import_timeout bounds: the file's import, not the serialisation after it
+    elapsed = time.monotonic() - started
     errors = dict(bag.import_errors)
     dags = []
     for dag_id in sorted(bag.dags):
@@ -288,7 +290,6 @@ def _parse_file(path: str, relative: str, dags_folder: str, parsing: Parsing) ->
             errors[relative] = traceback.format_exc()
             continue
         dags.append(dag)
-    elapsed = time.monotonic() - started
     shapes = [_shape(dag, dags_folder) for dag in dags]
     warnings = []
     for captured in getattr(bag, "captured_warnings", {}).values():

@@ -248,7 +248,7 @@ def _dags(args: argparse.Namespace) -> int:
     with open_environment(config.environment(args.environment), config) as environment:
         report = environment.dag_report()
     print(console.dag_report_text(args.environment, report))
-    return 1 if report.import_errors else 0
+    return 1 if report.import_errors or report.tool_errors else 0
 
 
 def _window(days: int | None) -> datetime | None:

@@ -103,7 +103,7 @@ def test_plan_carries_every_create_setting_and_changes_only_what_it_must() -> No
         ("3-prod", "3.3.1", None, "Name '3-prod' is not valid for MWAA: it must match [a-zA-Z][0-9a-zA-Z-_]*"),
         ("prod-2", "3.3.1", None, "the new environment needs a name of its own; 'prod-2' is the environment cloned"),
         ("prod-3", "2.9.2", None, "Airflow 2.9.2 is older than the source's 2.10.3"),
-        ("prod-3", "3.1.0", None, "MWAA runs Airflow 2.10, 2.11, 3.0, 3.2, 3.3.x; 3.1.0 is not one"),
+        ("prod-3", "3.1.0", None, "MWAA runs Airflow 2.9, 2.10, 2.11, 3.0, 3.2, 3.3.x; 3.1.0 is not one"),
         ("prod-3", "three", None, "not an Airflow version: 'three'; write the Airflow version as X.Y.Z"),
         ("prod-3", "3.3.1", "prod-3-role", "ExecutionRoleArn 'prod-3-role' is not valid for MWAA"),
     ],

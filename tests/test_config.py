@@ -123,7 +123,7 @@ def test_unknown_environment_without_any_file_says_how_to_create_one(no_config: 
             '[environments.a]\nkind = "ephemeral"\nairflow_version = "2.10.5"\nairflow_verison = "3"\n',
             "unknown key 'airflow_verison'",
         ),
-        ('[environments.a]\nkind = "ephemeral"\nairflow_version = "2.9.3"\n', "2.9.3"),
+        ('[environments.a]\nkind = "ephemeral"\nairflow_version = "3.1.0"\n', "3.1.0"),
         ('[environments.a]\nkind = "ephemeral"\nairflow_version = "latest"\n', "is not an Airflow version"),
         (
             '[environments.a]\nkind = "local"\npython = "/nonexistent/python"\nsql_alchemy_conn = "x"\n'

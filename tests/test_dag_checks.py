@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
-from mwaa_verify.airflow.dag_shape import shape_changes
+from mwaa_verify.airflow.dag_shape import IntervalChange, interval_change, shape_changes
+from mwaa_verify.airflow.probes import dag_probe
 from mwaa_verify.airflow.requirements_check import constraint_problems, expected_constraints, operators_in_plugins
-from mwaa_verify.airflow.static_checks import source_findings
-from mwaa_verify.environments.base import DagShape
+from mwaa_verify.airflow.static_checks import dag_folder_findings, data_interval_reads, source_findings
+from mwaa_verify.environments.base import DagShape, FileReport, error_headline
+from mwaa_verify.environments.metadata_db import read_only_url
 
 URL = "https://raw.githubusercontent.com/apache/airflow/constraints-{}/constraints-{}.txt"
 
@@ -90,13 +95,15 @@ def test_airflow3_silent_changes_are_named_with_their_fix() -> None:
     }
     none = {"kind": "none", "expression": None, "timezone": None, "data_interval": None, "timetable": "", "summary": ""}
 
-    (cron,) = shape_changes(shape(), shape(schedule=trigger))
+    change = interval_change(shape(), shape(schedule=trigger))
     (unscheduled,) = shape_changes(shape(schedule=daily), shape(schedule=none))
     (catchup,) = shape_changes(shape(catchup=True), shape(catchup=False))
 
-    assert (
-        cron.startswith("schedule '0 0 * * *' is now a CronTriggerTimetable") and "create_cron_data_intervals" in cron
-    )
+    assert shape_changes(shape(), shape(schedule=trigger)) == []  # harmful only to DAGs reading data intervals
+    assert change == IntervalChange("etl", "0 0 * * *", "CronTriggerTimetable", "create_cron_data_intervals")
+    problem = change.problem(["etl.py:9: ds (template '{{ ds }}')"])
+    assert problem.startswith("schedule '0 0 * * *' is now a CronTriggerTimetable")
+    assert "etl.py:9: ds (template '{{ ds }}')" in problem and "create_cron_data_intervals = True" in problem
     assert unscheduled.startswith("schedule changed from every day to None")
     assert catchup.startswith("catchup changed True -> False")
 
@@ -142,3 +149,196 @@ def test_mwaa_platform_settings_compare_what_a_migration_must_keep() -> None:
     ]
     intended = {"mwaa.MaxWorkers", "mwaa.Logging.TaskLogs.LogLevel", "mwaa.DagS3Path"}
     assert settings_differences(source, target, intended) == []
+
+
+def test_removed_context_keys_are_found_every_way_a_task_reaches_them(tmp_path: Path) -> None:
+    (tmp_path / "sql").mkdir()
+    (tmp_path / "sql" / "daily.sql").write_text("SELECT 1\nWHERE day = '{{ yesterday_ds }}'\n")
+    (tmp_path / "etl.py").write_text(
+        "from functools import partial\n"
+        "from airflow.decorators import task\n"
+        "from airflow.operators.python import PythonVirtualenvOperator, get_current_context\n"
+        "def pick(conf, **kw):\n"  # 4: a callable parameter, and **kwargs of a callable
+        "    return kw.get('next_execution_date')\n"
+        "def alert(ctx):\n"  # 6: a callback gets the context as its one argument
+        "    return ctx['prev_ds_nodash']\n"
+        "class Load(PythonVirtualenvOperator):\n"
+        "    def execute(self, the_context):\n"
+        "        return the_context['tomorrow_ds']\n"  # 10
+        "@task.external_python(python='/usr/bin/python3')\n"
+        "def remote(triggering_dataset_events=None):\n"  # 12
+        "    current = get_current_context()\n"
+        "    return current['prev_execution_date']\n"  # 14
+        "Load(task_id='l', python_callable=partial(pick, 1), on_failure_callback=alert,\n"
+        "     op_kwargs={'when': '{{ ti.execution_date }}', 'day': '{{ next_ds_nodash }}'})\n"  # 16
+        "SQL = 'sql/daily.sql'\n"  # 17: a template file the file names
+        "def helper(conf):\n"  # 18: not a task callable: its parameter is no context key
+        "    return conf\n"
+    )
+
+    found = sorted((item.line, item.message) for item in source_findings(tmp_path))
+
+    assert found == [
+        (4, "context key 'conf' was removed in Airflow 3 (parameter of task callable pick()); "
+            "use `from airflow.configuration import conf` in the task's code"),
+        (5, "context key 'next_execution_date' was removed in Airflow 3 (kw.get('next_execution_date')); "
+            "use data_interval_end"),
+        (7, "context key 'prev_ds_nodash' was removed in Airflow 3 (ctx['prev_ds_nodash']); "
+            "use {{ prev_data_interval_start_success | ds_nodash }}"),
+        (10, "context key 'tomorrow_ds' was removed in Airflow 3 (the_context['tomorrow_ds']); "
+             "use {{ macros.ds_add(ds, 1) }}"),
+        (12, "context key 'triggering_dataset_events' was removed in Airflow 3 (parameter of task callable "
+             "remote()); use triggering_asset_events"),
+        (14, "context key 'prev_execution_date' was removed in Airflow 3 (current['prev_execution_date']); "
+             "use prev_data_interval_start_success"),
+        (16, "attribute 'execution_date' was removed in Airflow 3 (attribute in template "
+             "'{{ ti.execution_date }}'); use logical_date"),
+        (16, "template variable 'next_ds_nodash' was removed in Airflow 3 (template '{{ next_ds_nodash }}'); "
+             "use {{ data_interval_end | ds_nodash }}"),
+        (17, "template variable 'yesterday_ds' was removed in Airflow 3 (template file: template "
+             "'{{ yesterday_ds }}' in sql/daily.sql:2); use {{ macros.ds_add(ds, -1) }}"),
+    ]  # fmt: skip
+
+
+def test_data_interval_reads_are_the_values_a_trigger_timetable_moves(tmp_path: Path) -> None:
+    (tmp_path / "reads.py").write_text(
+        "from airflow.operators.bash import BashOperator\n"
+        "from airflow.operators.python import PythonOperator\n"
+        "def load(data_interval_start, **context):\n"
+        "    return context['dag_run'].logical_date\n"
+        "PythonOperator(task_id='l', python_callable=load)\n"
+        "BashOperator(task_id='b', bash_command='echo {{ macros.ds_add(ds, 1) }} {{ data_interval_end | ds }}')\n"
+    )
+    (tmp_path / "end_only.py").write_text(
+        "from airflow.operators.bash import BashOperator\n"
+        "BashOperator(task_id='b', bash_command='echo {{ data_interval_end }} {{ dag_run.conf }} {{ params.ds }}')\n"
+    )
+
+    reads = data_interval_reads(tmp_path)
+
+    assert list(reads) == ["reads.py"]  # data_interval_end keeps its meaning; `| ds` is a filter, params.ds a param
+    assert [str(item) for item in reads["reads.py"]] == [
+        "reads.py:3: data_interval_start (parameter of task callable load())",
+        "reads.py:4: logical_date (attribute context['dag_run'].logical_date)",
+        "reads.py:6: ds (template '{{ macros.ds_add(ds, 1) }}')",
+    ]
+
+
+def test_headline_is_the_exception_type_and_the_first_line_of_its_message() -> None:
+    timeout = (
+        'Traceback (most recent call last):\n  File "/dags/slow.py", line 3, in <module>\n    time.sleep(99)\n'
+        "airflow.exceptions.AirflowTaskTimeout: DagBag import timeout for /dags/slow.py after 30.0s.\n"
+        "Please take a look at these docs to improve your DAG import time:\n* https://airflow.apache.org/docs/\n"
+        ", PID: 4242\n"
+    )
+    kwargs_dump = (
+        'Traceback (most recent call last):\n  File "/dags/t.py", line 9, in <module>\n'
+        "TypeError: Invalid arguments were passed to PythonOperator (task_id: report). Invalid arguments were:\n"
+        "**kwargs: {'provide_context': True}\n"
+    )
+    chained = (
+        "Traceback (most recent call last):\n  File \"a.py\", line 1, in <module>\nKeyError: 'x'\n\n"
+        "During handling of the above exception, another exception occurred:\n\n"
+        'Traceback (most recent call last):\n  File "a.py", line 3, in <module>\n    raise ValueError(msg)\n'
+        "ValueError: no warehouse\n  see the runbook\n"
+    )
+    timed_out = FileReport("slow.py", (), timeout, (), 30.02)
+
+    assert timed_out.error_summary == "parse took longer than dagbag_import_timeout = 30 s"
+    assert timed_out.parse_time_text == "> 30 s"
+    assert error_headline(kwargs_dump) == (
+        "TypeError: Invalid arguments were passed to PythonOperator (task_id: report). Invalid arguments were:"
+    )
+    assert error_headline(chained) == "ValueError: no warehouse"
+    assert error_headline("Broken DAG: no module named x\nmore") == "Broken DAG: no module named x"
+
+
+def test_a_probe_failure_on_a_file_is_the_tools_never_the_dags(tmp_path: Path) -> None:
+    """The probe runs only the standard library until it imports Airflow, so its per-file machinery runs here
+    with a DagBag stand-in that rejects its arguments, as 3.0.6's DagBag rejected bundle_name."""
+
+    def dagbag_of_another_version(**kwargs: object) -> None:
+        raise TypeError("DagBag.__init__() got an unexpected keyword argument 'bundle_name'")
+
+    def dagbag_running_a_file_that_exits(**kwargs: object) -> None:
+        exec(compile("raise SystemExit(3)", str(dag), "exec"))
+
+    dag = tmp_path / "dag.py"
+    dag.write_text("raise SystemExit(3)\n")
+    parsing = dag_probe.Parsing(dagbag_of_another_version, {"dag_folder"}, object, None, None)
+    users = dag_probe.Parsing(dagbag_running_a_file_that_exits, {"dag_folder"}, object, None, None)
+
+    tool = dag_probe._parse_in_child(str(dag), str(tmp_path), parsing, 5.0)["file"]
+    user = dag_probe._parse_in_child(str(dag), str(tmp_path), users, 5.0)["file"]
+
+    assert tool["import_error"] is None and tool["parse_seconds"] is None
+    assert "unexpected keyword argument 'bundle_name'" in tool["tool_error"]
+    assert user["tool_error"] is None and error_headline(user["import_error"]) == "SystemExit: 3"
+
+
+def test_dag_files_are_parsed_through_a_connection_that_refuses_writes() -> None:
+    assert read_only_url("postgresql+psycopg2://airflow:s3cret@127.0.0.1:5432/airflow") == (
+        "postgresql+psycopg2://airflow:s3cret@127.0.0.1:5432/airflow?options=-c+default_transaction_read_only%3Don"
+    )
+    assert read_only_url("postgresql://a@db/airflow?options=-c%20search_path%3Dx").endswith(
+        "?options=-c+search_path%3Dx+-c+default_transaction_read_only%3Don"
+    )
+    assert read_only_url("mysql+mysqldb://a@db/airflow").endswith("?init_command=SET+SESSION+TRANSACTION+READ+ONLY")
+    assert (
+        read_only_url("sqlite:////srv/airflow/airflow.db") == "sqlite:///file:/srv/airflow/airflow.db?mode=ro&uri=true"
+    )
+
+
+def test_reads_and_findings_in_the_folders_helper_modules_count_for_the_dag_files_importing_them(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "common").mkdir()
+    (tmp_path / "common" / "__init__.py").write_text("")
+    (tmp_path / "common" / "loads.py").write_text(
+        "from .windows import window\ndef load(**context):\n    return window(context['prev_ds'])\n"
+    )
+    (tmp_path / "common" / "windows.py").write_text("def window(ds):\n    return ds\nQUERY = '{{ ts }}'\n")
+    (tmp_path / "etl.py").write_text(
+        "from airflow.operators.python import PythonOperator\nfrom common.loads import load\n"
+        "PythonOperator(task_id='l', python_callable=load)\n"
+    )
+
+    reads = data_interval_reads(tmp_path)
+    findings = dag_folder_findings(tmp_path)
+
+    assert [str(item) for item in reads["etl.py"]] == [
+        "common/loads.py:3: prev_ds (context['prev_ds'])",
+        "common/windows.py:3: ts (template '{{ ts }}')",
+    ]
+    assert [(item.path, item.line, item.code) for item in findings["etl.py"]] == [
+        ("common/loads.py", 3, "CTX3"),
+        ("etl.py", 3, "AIR312"),
+    ]
+
+
+def test_an_airflow_whose_parser_the_probe_cannot_drive_is_a_tool_failure_naming_the_fix(tmp_path: Path) -> None:
+    """An Airflow without any DagBag the probe knows (a future release that moved it): the probe stops before
+    any DAG file runs and says that mwaa-verify failed, not the DAGs."""
+    fake = tmp_path / "site" / "airflow"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("__version__ = '9.0.0'\n")
+    (fake / "configuration.py").write_text(
+        "class _Conf:\n"
+        "    def getboolean(self, *args, fallback=None): return fallback\n"
+        "    def getfloat(self, *args, fallback=None): return fallback\n"
+        "conf = _Conf()\n"
+    )
+    (tmp_path / "dags").mkdir()
+    probe = Path(dag_probe.__file__)
+    completed = subprocess.run(
+        [sys.executable, str(probe), "--dags-folder", str(tmp_path / "dags"), "--out", str(tmp_path / "out.json")],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(tmp_path / "site")},
+    )  # fmt: skip
+
+    assert completed.returncode == 3
+    assert completed.stderr.strip().splitlines()[-1] == (
+        "mwaa-verify's DAG probe cannot drive the parser of Airflow 9.0.0 (RuntimeError: no DagBag class in "
+        "airflow.dag_processing.dagbag or airflow.models.dagbag): a failure of mwaa-verify, not of your DAGs; "
+        "report it to mwaa-verify's maintainers with this output, or use an Airflow version it supports"
+    )
+    assert not (tmp_path / "out.json").exists()

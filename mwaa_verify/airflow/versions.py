@@ -18,6 +18,7 @@ DEMO_TARGET_VERSION = "3.3.1"
 # breaks ObjectStoragePath('file://...'); its release-day constraints had 0.2.x. The 2.11 line declares the
 # same open-ended requirement.
 _PINS: dict[str, tuple[str, ...]] = {
+    "2.9": ("universal-pathlib<0.3",),
     "2.10": ("universal-pathlib<0.3",),
     "2.11": ("universal-pathlib<0.3",),
 }
@@ -29,7 +30,7 @@ class AirflowVersion:
     minor: int
     patch: int
 
-    PROVISIONABLE_LINES: ClassVar[tuple[str, ...]] = ("2.10", "2.11", "3.0", "3.2", "3.3")
+    PROVISIONABLE_LINES: ClassVar[tuple[str, ...]] = ("2.9", "2.10", "2.11", "3.0", "3.2", "3.3")
     _PATTERN: ClassVar[re.Pattern[str]] = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:[.+-].*)?$")
 
     @classmethod

@@ -7,6 +7,7 @@ logs and the execution role, and every kind answers the same way.
 from __future__ import annotations
 
 import abc
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -65,21 +66,70 @@ class DagShape:
 
 @dataclass(frozen=True)
 class FileReport:
-    """How one DAG file parsed: relative path, the DAGs it defined, the error text if it failed."""
+    """How one DAG file parsed: relative path, the DAGs it defined, the error text if it failed.
+
+    `tool_error` is set (and `import_error` not) when mwaa-verify's own probe failed on the file: the user's
+    DAG was not judged, and no verdict about it may be drawn."""
 
     path: str
     dag_ids: tuple[str, ...]
     import_error: str | None
     warnings: tuple[str, ...]
     parse_seconds: float | None  # None where the environment does not report it (MWAA's REST API)
+    tool_error: str | None = None
 
     @property
     def error_summary(self) -> str | None:
-        """The last line of Airflow's traceback: the exception a user recognises."""
-        if not self.import_error:
-            return None
-        lines = [line for line in self.import_error.strip().splitlines() if line.strip()]
-        return lines[-1].strip() if lines else self.import_error
+        """One line a user recognises: the exception's type and the first line of its message."""
+        return error_headline(self.import_error) if self.import_error else None
+
+    @property
+    def timeout_seconds(self) -> float | None:
+        """dagbag_import_timeout, when the file failed because its parse took longer than that."""
+        return parse_timeout(self.import_error) if self.import_error else None
+
+    @property
+    def parse_time_text(self) -> str:
+        """The parse time as measured; '> N s' for a file Airflow stopped at its timeout."""
+        if self.timeout_seconds is not None:
+            return f"> {self.timeout_seconds:g} s"
+        return "?" if self.parse_seconds is None else f"{self.parse_seconds:.2f} s"
+
+
+_TIMEOUT = re.compile(r"DagBag import timeout for .*? after ([0-9.]+)s")
+
+
+def parse_timeout(text: str) -> float | None:
+    found = _TIMEOUT.search(text)
+    return float(found.group(1)) if found else None
+
+
+def error_headline(text: str) -> str:
+    """`Type: first line of the message` of the last exception in a Python traceback (the one that ended the
+    parse); the first non-empty line of text that is not a traceback. A parse timeout reads as
+    'parse took longer than dagbag_import_timeout = N s'."""
+    timeout = parse_timeout(text)
+    if timeout is not None:
+        return f"parse took longer than dagbag_import_timeout = {timeout:g} s"
+    lines = text.strip().splitlines()
+    starts = [index for index, line in enumerate(lines) if line.startswith("Traceback (most recent call last)")]
+    if starts:
+        # skip the frames (indented) of the last traceback: the first unindented line is the exception
+        for line in lines[starts[-1] + 1 :]:
+            if line.strip() and not line[0].isspace():
+                return _exception_line(line)
+    for line in lines:
+        if line.strip():
+            return line.strip()
+    return text.strip()
+
+
+def _exception_line(line: str) -> str:
+    kind, _, message = line.partition(":")
+    if not message or " " in kind.strip():
+        return line.strip()
+    short = kind.strip().rsplit(".", 1)[-1]  # airflow.exceptions.AirflowTaskTimeout -> AirflowTaskTimeout
+    return f"{short}: {message.strip()}" if message.strip() else short
 
 
 @dataclass(frozen=True)
@@ -98,7 +148,8 @@ class DagReport:
                 dag_ids=tuple(item["dag_ids"]),
                 import_error=item["import_error"],
                 warnings=tuple(item["warnings"]),
-                parse_seconds=float(item["parse_seconds"]),
+                parse_seconds=None if item["parse_seconds"] is None else float(item["parse_seconds"]),
+                tool_error=item.get("tool_error"),
             )
             for item in data["files"]
         )
@@ -110,6 +161,11 @@ class DagReport:
             files=files,
             dags=dags,
         )
+
+    @property
+    def tool_errors(self) -> dict[str, str]:
+        """Files mwaa-verify's probe failed on (its own failure, not the DAG's)."""
+        return {item.path: item.tool_error for item in self.files if item.tool_error}
 
     @property
     def import_errors(self) -> dict[str, str]:

@@ -30,7 +30,7 @@ from mwaa_verify.environments.base import (
     TaskLog,
 )
 from mwaa_verify.environments.cloudwatch import CloudWatchTaskLogs, WriteOutcome
-from mwaa_verify.environments.metadata_db import MetadataDatabase
+from mwaa_verify.environments.metadata_db import MetadataDatabase, read_only_url
 from mwaa_verify.errors import ConfigError, MwaaVerifyError, ProbeError
 from mwaa_verify.iam.evaluate import Policy
 
@@ -139,10 +139,12 @@ class HostAirflow(Environment):
         """Run an `airflow` CLI command in this environment."""
         return self.run(["-m", "airflow", *args], timeout, what or f"`airflow {' '.join(args)}`", check=check)
 
-    def _probe(self, script: str, args: Sequence[str], timeout: float, what: str) -> dict[str, Any]:
+    def _probe(
+        self, script: str, args: Sequence[str], timeout: float, what: str, extra_env: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
         with tempfile.TemporaryDirectory(prefix="mwaa-verify-probe-") as scratch:
             out = Path(scratch) / "report.json"
-            self.run([str(PROBES / script), *args, "--out", str(out)], timeout, what)
+            self.run([str(PROBES / script), *args, "--out", str(out)], timeout, what, extra_env=extra_env)
             try:
                 return json.loads(out.read_text(encoding="utf-8"))
             except (OSError, json.JSONDecodeError) as exc:
@@ -178,11 +180,14 @@ class HostAirflow(Environment):
             return ""  # info() describes the Airflow installation also while its database is down
 
     def dag_report(self) -> DagReport:
+        # DAG files run their top-level code while parsed: they may read the metadata database, never write it
+        # (Airflow 3 also blocks the ORM inside the probe, as its dag-processor does)
         data = self._probe(
             "dag_probe.py",
             ["--dags-folder", str(self.dags_folder)],
             PROBE_TIMEOUT_SECONDS,
             f"parsing the DAGs in {self.dags_folder}",
+            extra_env={"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": read_only_url(self.sql_alchemy_conn)},
         )
         return DagReport.from_json(data)
 

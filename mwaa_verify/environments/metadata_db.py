@@ -181,6 +181,36 @@ def _engine_for(url: str) -> Engine:
     return sa.create_engine(parsed, poolclass=sa.pool.NullPool)
 
 
+READ_ONLY_OPTION = "-c default_transaction_read_only=on"
+
+
+def read_only_url(url: str) -> str:
+    """The same database, as a URL whose every connection refuses writes, for processes that run user code
+    (parsing DAG files): PostgreSQL read-only transactions set at login, MySQL's session read-only mode, SQLite's
+    read-only file mode. Code that builds its own engine from the configured URL gets the same refusal."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise MetadataError(
+            f"sql_alchemy_conn {_safe_url(url)!r} is not a database URL; write it as "
+            f"postgresql+psycopg2://user@host:port/db"
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend == "postgresql" and parsed.get_driver_name() != "asyncpg":
+        options = " ".join(part for part in (parsed.query.get("options"), READ_ONLY_OPTION) if part)
+        parsed = parsed.update_query_dict({"options": options})
+    elif backend == "mysql":
+        parsed = parsed.update_query_dict({"init_command": "SET SESSION TRANSACTION READ ONLY"})
+    elif backend == "sqlite" and parsed.database and not parsed.database.startswith("file:"):
+        return f"sqlite:///file:{parsed.database}?mode=ro&uri=true"
+    elif backend != "sqlite":
+        raise MetadataError(
+            f"cannot open {_safe_url(url)} read-only for parsing DAGs (backend {backend!r}); Airflow's metadata "
+            f"database must be PostgreSQL, MySQL or SQLite"
+        )
+    return parsed.render_as_string(hide_password=False)
+
+
 def _safe_url(url: str) -> str:
     """The URL without its password: it goes into messages."""
     try:

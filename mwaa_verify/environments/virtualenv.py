@@ -87,7 +87,18 @@ def _create(venv: Path, python_version: str, requirements: list[str]) -> None:
         env = _uv_env(venv.parent.parent)
         _run([uv, "venv", "--quiet", "--python", python_version, str(venv)], "creating the virtualenv", env)
         _run(
-            [uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), *requirements],
+            # uv does not write bytecode unless asked, and Airflow's processes run with PYTHONDONTWRITEBYTECODE:
+            # without it every process (each DAG parse, each CLI call) compiles Airflow from source again
+            [
+                uv,
+                "pip",
+                "install",
+                "--quiet",
+                "--compile-bytecode",
+                "--python",
+                str(venv / "bin" / "python"),
+                *requirements,
+            ],
             f"installing {' '.join(requirements)}",
             env,
         )

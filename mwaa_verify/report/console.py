@@ -47,12 +47,14 @@ def short_paths(text: str) -> str:
 def dag_report_text(title: str, report: DagReport) -> str:
     rows = []
     for item in report.files:
-        status = f"IMPORT ERROR: {relative_paths(report, item.error_summary)}" if item.error_summary else "ok"
+        status = f"IMPORT ERROR: {relative_paths(report, item.error_summary)}" if item.import_error else "ok"
+        if item.tool_error:
+            status = "NOT JUDGED: mwaa-verify's probe failed on this file (a tool failure, not the DAG's)"
         rows.append(
             (
                 item.path,
                 ", ".join(item.dag_ids) or "-",
-                "?" if item.parse_seconds is None else f"{item.parse_seconds:.2f}",
+                item.parse_time_text,
                 len(item.warnings),
                 status,
             )
@@ -61,7 +63,7 @@ def dag_report_text(title: str, report: DagReport) -> str:
         f"{title}: Airflow {report.airflow_version}, Python {report.python_version}: "
         f"{len(report.files)} files, {len(report.dags)} DAGs, {len(report.import_errors)} import errors"
     )
-    return f"{summary}\n{table(('file', 'dags', 'parse s', 'warnings', 'status'), rows)}"
+    return f"{summary}\n{table(('file', 'dags', 'parse time', 'warnings', 'status'), rows)}"
 
 
 def dag_reports_side_by_side(reports: Mapping[str, DagReport]) -> str:
@@ -77,8 +79,11 @@ def dag_reports_side_by_side(reports: Mapping[str, DagReport]) -> str:
             except KeyError:
                 row.append("(absent)")
                 continue
-            error = relative_paths(reports[name], item.error_summary or "")
-            row.append(f"FAILS: {error}" if item.import_error else f"ok ({', '.join(item.dag_ids)})")
+            if item.tool_error:
+                row.append("NOT JUDGED (mwaa-verify's probe failed)")
+            else:
+                error = relative_paths(reports[name], item.error_summary or "")
+                row.append(f"FAILS: {error}" if item.import_error else f"ok ({', '.join(item.dag_ids)})")
         rows.append(row)
     headers = ["file", *(f"{name} (Airflow {reports[name].airflow_version})" for name in names)]
     return table(headers, rows)

@@ -1,6 +1,7 @@
 """Breaks on 3.x: airflow.operators.bash_operator is gone (ruff AIR302)."""
 
 # expect-3x: import: No module named 'airflow.operators.bash_operator'
+# expect-3x: findings: AIR302 `airflow.operators.bash_operator.BashOperator` is moved into `standard` provider
 from datetime import datetime
 
 from airflow import DAG

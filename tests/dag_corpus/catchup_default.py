@@ -1,6 +1,7 @@
 """Silent change: catchup defaulted to True on 2.x and to False on 3.x."""
 
 # expect-3x: shape: catchup
+# expect-3x: warning: catchup_default
 from datetime import datetime
 
 from airflow import DAG

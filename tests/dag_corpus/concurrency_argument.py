@@ -1,6 +1,7 @@
 """Breaks on 3.x: DAG(concurrency=...) (ruff AIR301)."""
 
 # expect-3x: import: unexpected keyword argument 'concurrency'
+# expect-3x: findings: AIR301 `concurrency` is removed in Airflow 3.0
 from datetime import datetime
 
 from airflow import DAG

@@ -1,6 +1,6 @@
-"""Breaks on 3.2+: airflow.datasets was removed (ruff AIR311)."""
+"""Breaks on 3.2+: airflow.datasets was removed (ruff AIR311); 3.0 and 3.1 still import it through a shim."""
 
-# expect-3x: import: No module named 'airflow.datasets'
+# expect-3.2+: import: No module named 'airflow.datasets'
 from datetime import datetime
 
 from airflow import DAG

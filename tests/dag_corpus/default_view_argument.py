@@ -1,6 +1,7 @@
 """Breaks on 3.x: DAG(default_view=...) (ruff AIR301)."""
 
 # expect-3x: import: unexpected keyword argument 'default_view'
+# expect-3x: findings: AIR301 `default_view` is removed in Airflow 3.0
 from datetime import datetime
 
 from airflow import DAG

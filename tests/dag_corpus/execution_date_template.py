@@ -1,6 +1,7 @@
 """Imports on 3.x, fails at run time: {{ execution_date }} is undefined (ruff misses it)."""
 
 # expect-3x: findings: execution_date
+# expect-3x: shape: this DAG reads those values
 from datetime import datetime
 
 from airflow import DAG

@@ -1,6 +1,7 @@
 """Breaks under 3.x's dag-processor: top-level ORM access is blocked (no ruff rule)."""
 
 # expect-3x: import: Direct database access via the ORM is not allowed
+# expect-3x: findings: ORM3 database access (Session) at the top level
 from datetime import datetime
 
 from airflow import DAG, settings

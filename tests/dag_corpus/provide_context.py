@@ -1,6 +1,7 @@
 """Breaks on 3.x: PythonOperator(provide_context=True) (ruff AIR301)."""
 
-# expect-3x: import: provide_context
+# expect-3x: import: TypeError: Invalid arguments were passed to PythonOperator (task_id: report)
+# expect-3x: findings: AIR301 `provide_context` is removed in Airflow 3.0
 from datetime import datetime
 
 from airflow import DAG

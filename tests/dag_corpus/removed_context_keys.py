@@ -1,6 +1,7 @@
 """Imports on 3.x, fails at run time: context["execution_date"] and friends are gone (ruff misses these)."""
 
 # expect-3x: findings: prev_execution_date
+# expect-3x: shape: this DAG reads those values
 from datetime import datetime
 
 from airflow import DAG

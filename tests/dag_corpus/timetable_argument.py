@@ -1,6 +1,7 @@
 """Breaks on 3.x: DAG(timetable=...) (ruff AIR301)."""
 
 # expect-3x: import: unexpected keyword argument 'timetable'
+# expect-3x: findings: AIR301 `timetable` is removed in Airflow 3.0
 from datetime import datetime
 
 from airflow import DAG

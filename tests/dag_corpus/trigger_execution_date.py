@@ -1,6 +1,7 @@
 """Breaks on 3.x: TriggerDagRunOperator(execution_date=...) became logical_date (ruff misses it)."""
 
-# expect-3x: import: execution_date
+# expect-3x: import: TypeError: Invalid arguments were passed to TriggerDagRunOperator (task_id: trigger)
+# expect-3x: findings: AIR301 `execution_date` is removed in Airflow 3.0
 from datetime import datetime
 
 from airflow import DAG

@@ -2,8 +2,11 @@
 
 Runs inside the environment's interpreter (not mwaa-verify's), so it may import only the standard library
 and Airflow. Airflow is imported once; each file is then parsed in a forked child, as the dag-processor
-does. On Airflow 3 the child first applies Airflow's own ORM block, so a DAG file that reads the metadata
-database at the top level fails here exactly as it fails in production.
+does. Where Airflow has an ORM block (3.x) the child first applies it, so a DAG file that reads the metadata
+database at the top level fails here exactly as it fails in production. Everything about the parser (DagBag
+class and arguments, serializer, ORM block) is found by feature detection, never by version number; when the
+probe itself fails on a file, the file's entry carries `tool_error` (never `import_error`): the user's DAG was
+not judged.
 
 Usage: python dag_probe.py --dags-folder DIR --out FILE.json
 """
@@ -11,6 +14,7 @@ Usage: python dag_probe.py --dags-folder DIR --out FILE.json
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import inspect
 import json
@@ -35,19 +39,29 @@ def main() -> int:
 
     import airflow
     from airflow.configuration import conf
-    from airflow.utils.file import find_dag_file_paths
 
     airflow_version = airflow.__version__
-    airflow3 = int(airflow_version.split(".")[0]) >= 3
     dags_folder = os.path.realpath(args.dags_folder)
     safe_mode = conf.getboolean("core", "dag_discovery_safe_mode", fallback=True)
     import_timeout = conf.getfloat("core", "dagbag_import_timeout", fallback=30.0)
-    _preload_parsing_modules(airflow3)
+    try:
+        parsing = Parsing.detect()
+        paths = sorted(_dag_file_paths(dags_folder, safe_mode))
+    except Exception as exc:
+        # Nothing of the user's ran yet: this is mwaa-verify not knowing this Airflow's API.
+        first_line = (str(exc).strip().splitlines() or [""])[0]
+        sys.stderr.write(
+            f"{traceback.format_exc()}\nmwaa-verify's DAG probe cannot drive the parser of Airflow {airflow_version} "
+            f"({type(exc).__name__}: {first_line}): a failure of mwaa-verify, not of your DAGs; report it to "
+            f"mwaa-verify's maintainers with this output, or use an Airflow version it supports\n"
+        )
+        return 3
 
     files = []
     dags: dict[str, dict] = {}
-    for path in sorted(find_dag_file_paths(dags_folder, safe_mode)):
-        result = _parse_in_child(path, dags_folder, airflow3, import_timeout)
+    for path in paths:
+        parsing.pre_import(path)
+        result = _parse_in_child(path, dags_folder, parsing, import_timeout)
         files.append(result["file"])
         for shape in result["dags"]:
             dags[shape["dag_id"]] = shape
@@ -57,6 +71,7 @@ def main() -> int:
         "python_version": platform.python_version(),
         "dags_folder": dags_folder,
         "dagbag_import_timeout": import_timeout,
+        "parsing": parsing.description(),
         "files": files,
         "dags": dags,
     }
@@ -65,15 +80,120 @@ def main() -> int:
     return 0
 
 
-def _preload_parsing_modules(airflow3: bool) -> None:
-    """Import what every child needs once, in the parent, as the dag-processor's manager does."""
-    from airflow.models import DagBag  # noqa: F401  (the lazy import map points at the right module)
+class Parsing:
+    """How this Airflow's dag-processor parses one file, found by looking at its API, not at its version number:
+    which DagBag class and arguments, which serializer, whether an ORM block exists, what the manager imports
+    before it forks a parsing child."""
 
-    if airflow3:
-        from airflow.sdk.execution_time.supervisor import block_orm_access  # noqa: F401
+    def __init__(self, dagbag_class, dagbag_parameters, serializer, block_orm, pre_import_modules) -> None:
+        self.dagbag_class = dagbag_class
+        self.dagbag_parameters = dagbag_parameters
+        self.serializer = serializer
+        self.block_orm = block_orm
+        self.pre_import_modules = pre_import_modules
+
+    @classmethod
+    def detect(cls) -> Parsing:
+        # The module the real dag-processor runs in: its manager has it (and all it pulls in) imported before
+        # forking, so a child pays only for the DAG file itself (without it, Airflow 3.0 re-imports its models
+        # and the standard provider in every child: ~2 s a file).
+        _import_if_present("airflow.dag_processing.processor")
+        dagbag_class = _first_attribute_of(
+            ("airflow.dag_processing.dagbag", "BundleDagBag"),  # 3.2+: what the dag-processor uses
+            ("airflow.dag_processing.dagbag", "DagBag"),
+            ("airflow.models.dagbag", "DagBag"),
+        )
+        if dagbag_class is None:
+            raise RuntimeError("no DagBag class in airflow.dag_processing.dagbag or airflow.models.dagbag")
+        serializer = _first_attribute_of(
+            ("airflow.serialization.serialized_objects", "DagSerialization"),  # 3.2+
+            ("airflow.serialization.serialized_objects", "SerializedDAG"),
+        )
+        if serializer is None or not callable(getattr(serializer, "to_dict", None)):
+            raise RuntimeError("no DagSerialization/SerializedDAG.to_dict in airflow.serialization.serialized_objects")
+        block_orm = _first_attribute_of(("airflow.sdk.execution_time.supervisor", "block_orm_access"))
+        from airflow.configuration import conf
+
+        option = "parsing_pre_import_modules"  # [dag_processor] on 3.x, [scheduler] on 2.x
+        section = "dag_processor" if conf.has_option("dag_processor", option) else "scheduler"
+        pre_import = conf.getboolean(section, option, fallback=True)
+        pre_import_modules = _first_attribute_of(("airflow.utils.file", "iter_airflow_imports")) if pre_import else None
+        return cls(dagbag_class, _accepted_parameters(dagbag_class), serializer, block_orm, pre_import_modules)
+
+    def description(self) -> dict:
+        return {
+            "dagbag": f"{self.dagbag_class.__module__}.{self.dagbag_class.__qualname__}",
+            "serializer": f"{self.serializer.__module__}.{self.serializer.__qualname__}",
+            "orm_blocked": self.block_orm is not None,
+        }
+
+    def pre_import(self, path: str) -> None:
+        """The airflow modules the file imports, imported in the parent as the dag-processor's manager does."""
+        if self.pre_import_modules is None:
+            return
+        try:
+            for module in self.pre_import_modules(path):
+                _import_if_present(module)
+        except Exception:  # an unreadable file: the parse reports it
+            pass
+
+    def dagbag(self, path: str, dags_folder: str):
+        wanted = {
+            "dag_folder": path,
+            "include_examples": False,
+            "load_op_links": False,
+            "bundle_path": _pathlib(dags_folder),
+            "bundle_name": "dags-folder",
+        }
+        kwargs = {name: value for name, value in wanted.items() if name in self.dagbag_parameters}
+        return self.dagbag_class(**kwargs)
 
 
-def _parse_in_child(path: str, dags_folder: str, airflow3: bool, import_timeout: float) -> dict:
+def _accepted_parameters(cls) -> set[str]:
+    """Keyword arguments cls() accepts, following **kwargs up the class hierarchy."""
+    accepted: set[str] = set()
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        parameters = inspect.signature(init).parameters.values()
+        accepted |= {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
+            break
+    accepted.discard("self")
+    return accepted
+
+
+def _first_attribute_of(*candidates):
+    import importlib
+
+    for module_name, attribute in candidates:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        found = getattr(module, attribute, None)
+        if found is not None:
+            return found
+    return None
+
+
+def _import_if_present(module_name: str) -> None:
+    import importlib
+
+    with contextlib.suppress(Exception):
+        importlib.import_module(module_name)
+
+
+def _dag_file_paths(dags_folder: str, safe_mode: bool) -> list[str]:
+    from airflow.utils import file as file_utils
+
+    if hasattr(file_utils, "find_dag_file_paths"):
+        return list(file_utils.find_dag_file_paths(dags_folder, safe_mode))
+    return list(file_utils.list_py_file_paths(dags_folder, safe_mode=safe_mode, include_examples=False))
+
+
+def _parse_in_child(path: str, dags_folder: str, parsing: Parsing, import_timeout: float) -> dict:
     relative = os.path.relpath(path, dags_folder)
     read_fd, write_fd = os.pipe()
     started = time.monotonic()
@@ -84,9 +204,9 @@ def _parse_in_child(path: str, dags_folder: str, airflow3: bool, import_timeout:
         os.close(read_fd)
         code = 0
         try:
-            payload = _parse_file(path, relative, dags_folder, airflow3)
+            payload = _parse_file(path, relative, dags_folder, parsing)
         except BaseException:
-            payload = _failed_file(relative, "parser crashed:\n" + traceback.format_exc(), 0.0)
+            payload = _tool_failure(relative, traceback.format_exc())
             code = 1
         with os.fdopen(write_fd, "w", encoding="utf-8") as pipe:
             json.dump(payload, pipe)
@@ -104,6 +224,13 @@ def _parse_in_child(path: str, dags_folder: str, airflow3: bool, import_timeout:
     elapsed = time.monotonic() - started
     if text:
         return json.loads(text)
+    if not ready:
+        # Airflow's own timeout did not stop it (the file blocks signals, or sleeps in C code)
+        reason = (
+            f"AirflowTaskTimeout: DagBag import timeout for {path} after {import_timeout:g}s.\n"
+            f"(the parsing process ignored Airflow's timeout and was killed after {elapsed:.0f} s)"
+        )
+        return _failed_file(relative, reason, elapsed)
     if os.WIFSIGNALED(status):
         reason = f"the parsing process was killed by signal {os.WTERMSIG(status)} after {elapsed:.1f} s"
     else:
@@ -117,33 +244,55 @@ def _failed_file(relative: str, error: str, seconds: float) -> dict:
             "path": relative,
             "dag_ids": [],
             "import_error": error,
+            "tool_error": None,
             "warnings": [],
-            "parse_seconds": seconds,
+            "parse_seconds": round(seconds, 4),
         },
         "dags": [],
     }
 
 
-def _parse_file(path: str, relative: str, dags_folder: str, airflow3: bool) -> dict:
-    if airflow3:
-        from airflow.sdk.execution_time.supervisor import block_orm_access
+def _tool_failure(relative: str, error: str) -> dict:
+    """mwaa-verify's own probe failed on this file: nothing is known about the user's DAG."""
+    return {
+        "file": {
+            "path": relative,
+            "dag_ids": [],
+            "import_error": None,
+            "tool_error": error,
+            "warnings": [],
+            "parse_seconds": None,
+        },
+        "dags": [],
+    }
 
-        block_orm_access()
+
+def _parse_file(path: str, relative: str, dags_folder: str, parsing: Parsing) -> dict:
+    if parsing.block_orm is not None:
+        parsing.block_orm()
     started = time.monotonic()
-    bag = _dagbag(path, dags_folder, airflow3)
+    try:
+        bag = parsing.dagbag(path, dags_folder)
+    except BaseException as exc:
+        if not _raised_by(exc, path):
+            raise  # our call into Airflow failed: the tool's problem, reported as such
+        # DagBag catches Exception; what escapes it (SystemExit, KeyboardInterrupt) still came from the file
+        return _failed_file(relative, traceback.format_exc(), time.monotonic() - started)
+    # what dagbag_import_timeout bounds: the file's import, not the serialisation after it
+    elapsed = time.monotonic() - started
     errors = dict(bag.import_errors)
-    shapes = []
+    dags = []
     for dag_id in sorted(bag.dags):
         dag = bag.dags[dag_id]
         try:
-            _serialize(dag, airflow3)
+            parsing.serializer.to_dict(dag)  # serialisation failures are import errors to the dag-processor
         except Exception:
             errors[relative] = traceback.format_exc()
             continue
-        shapes.append(_shape(dag, dags_folder))
-    elapsed = time.monotonic() - started
+        dags.append(dag)
+    shapes = [_shape(dag, dags_folder) for dag in dags]
     warnings = []
-    for captured in bag.captured_warnings.values():
+    for captured in getattr(bag, "captured_warnings", {}).values():
         warnings.extend(captured)
     error_text = "\n".join(errors.values()) if errors else None
     return {
@@ -151,6 +300,7 @@ def _parse_file(path: str, relative: str, dags_folder: str, airflow3: bool) -> d
             "path": relative,
             "dag_ids": [shape["dag_id"] for shape in shapes],
             "import_error": error_text,
+            "tool_error": None,
             "warnings": warnings,
             "parse_seconds": round(elapsed, 4),
         },
@@ -158,39 +308,21 @@ def _parse_file(path: str, relative: str, dags_folder: str, airflow3: bool) -> d
     }
 
 
-def _dagbag(path: str, dags_folder: str, airflow3: bool):
-    from airflow.models import DagBag
-
-    if airflow3:
-        try:
-            from airflow.dag_processing.dagbag import BundleDagBag
-        except ImportError:  # 3.0: the DagBag itself takes the bundle arguments
-            BundleDagBag = DagBag
-        return BundleDagBag(
-            dag_folder=path, bundle_path=_pathlib(dags_folder), bundle_name="dags-folder", load_op_links=False
-        )
-    kwargs = {}
-    if "include_examples" in inspect.signature(DagBag.__init__).parameters:
-        kwargs["include_examples"] = False
-    return DagBag(dag_folder=path, load_op_links=False, **kwargs)
+def _raised_by(exc: BaseException, path: str) -> bool:
+    """Whether the DAG file's own code is on the exception's traceback."""
+    real = os.path.realpath(path)
+    tb = exc.__traceback__
+    while tb is not None:
+        if os.path.realpath(tb.tb_frame.f_code.co_filename) == real:
+            return True
+        tb = tb.tb_next
+    return False
 
 
 def _pathlib(text: str):
     from pathlib import Path
 
     return Path(text)
-
-
-def _serialize(dag, airflow3: bool) -> None:
-    """Serialisation failures are import errors to the dag-processor, so they are to us."""
-    if airflow3:
-        from airflow.serialization.serialized_objects import DagSerialization
-
-        DagSerialization.to_dict(dag)
-    else:
-        from airflow.serialization.serialized_objects import SerializedDAG
-
-        SerializedDAG.to_dict(dag)
 
 
 def _shape(dag, dags_folder: str) -> dict:

@@ -1,0 +1,2 @@
+#!/bin/sh
+rm -rf "/tmp/staging/{{ yesterday_ds_nodash }}"

@@ -47,10 +47,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--since", type=int, metavar="DAYS", help="only the last DAYS days of history")
 
+    freeze = commands.add_parser(
+        "snapshot", help="freeze what the suites read from an environment (to verify an in-place upgrade against)"
+    )
+    freeze.add_argument("environment", help="the environment to snapshot (only ever read)")
+    freeze.add_argument("location", help="a new directory, or s3://bucket/prefix")
+    freeze.add_argument("--include-logs", action="store_true", help="keep the task logs themselves, not only digests")
+    freeze.add_argument(
+        "--include-secrets",
+        action="store_true",
+        help="keep variable values and connection secrets decrypted (default: keyed digests, comparable only)",
+    )
+
     load = commands.add_parser("import", help="import an export into an environment of the same or a newer version")
     load.add_argument("export", help="the export's directory or s3://bucket/prefix")
     load.add_argument("environment", help="the environment to import into")
     load.add_argument("--dry-run", action="store_true", help="transform and write everything, then roll back")
+    load.add_argument(
+        "--format", choices=("mwaa-verify", "mwaa-dr"), default="mwaa-verify", help="what wrote the export"
+    )
+    load.add_argument("--airflow-version", help="for --format mwaa-dr: the Airflow version the backup was made of")
 
     run = commands.add_parser("run", help="run the bundled verification suites and write the reports")
     run.add_argument("--source", required=True, help="environment migrated from")
@@ -157,14 +173,37 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _snapshot(args: argparse.Namespace) -> int:
+    from mwaa_verify.environments import open_environment
+    from mwaa_verify.migrate.snapshot import take_snapshot
+
+    config = load_config(args.mwaa_config)
+    Location(args.location).check_reachable(for_writing=True)
+    with open_environment(config.environment(args.environment), config) as environment:
+        manifest = take_snapshot(environment, args.location, args.include_logs, args.include_secrets)
+    print(f"snapshot of {args.environment!r} (Airflow {manifest.airflow_version}) in {args.location}: "
+          f"{len(manifest.files)} files, each with its sha256 in snapshot.json")  # fmt: skip
+    for what, why in sorted(manifest.missing.items()):
+        print(f"not in the snapshot: {what}: {why}")
+    return 0
+
+
 def _import(args: argparse.Namespace) -> int:
     from mwaa_verify.environments import open_environment
     from mwaa_verify.migrate.import_ import import_metadata
 
     config = load_config(args.mwaa_config)
-    Location(args.export).check_reachable(for_writing=False)
+    if args.format == "mwaa-dr" and not args.airflow_version:
+        raise ConfigError("--format mwaa-dr needs --airflow-version: an mwaa-dr backup does not record it")
+    if args.format == "mwaa-dr" and args.airflow_version:
+        _any_version(args.airflow_version)
+    if args.format == "mwaa-verify":
+        Location(args.export).check_reachable(for_writing=False)
     with open_environment(config.environment(args.environment), config) as environment:
-        result = import_metadata(args.export, environment, args.dry_run, config.cache_dir / "import-journals")
+        result = import_metadata(
+            args.export, environment, args.dry_run, config.cache_dir / "import-journals", args.format,
+            args.airflow_version,
+        )  # fmt: skip
     rows = [(t.table, t.rows_read, t.rows_written, t.not_migratable, t.skipped or "") for t in result.tables.values()]
     print(console.table(("table", "exported", "written", "not migratable", "skipped because"), rows))
     for outcome in result.tables.values():
@@ -175,6 +214,17 @@ def _import(args: argparse.Namespace) -> int:
               f"{', '.join(result.dags_missing_on_target)}")  # fmt: skip
     print("dry run: rolled back, the target is unchanged" if result.dry_run else "imported and committed")
     return 1 if any(t.not_migratable for t in result.tables.values()) else 0
+
+
+def _any_version(text: str) -> None:
+    from mwaa_verify.airflow.versions import AirflowVersion
+
+    try:
+        AirflowVersion.parse(text)
+    except ValueError:
+        raise ConfigError(
+            f"--airflow-version {text!r} is not an Airflow version; write it as X.Y.Z, e.g. 2.10.5"
+        ) from None
 
 
 def _copy_logs(args: argparse.Namespace) -> int:
@@ -273,6 +323,7 @@ COMMANDS = {
     "envs": _envs,
     "dags": _dags,
     "export": _export,
+    "snapshot": _snapshot,
     "import": _import,
     "copy-logs": _copy_logs,
     "clone": _clone,

@@ -89,15 +89,22 @@ def encrypted(table: str, row: Mapping[str, Any], keys: FernetKeys) -> dict[str,
     return result
 
 
-class Redactor:
-    """Keyed digests of secret values: equal values give equal digests within one run, and a digest shows
-    nothing of the value (the key is random per run and never stored)."""
+class SecretDigest(str):
+    """A secret already replaced by a keyed digest (as a snapshot stores it): digesting it again keeps it."""
 
-    def __init__(self) -> None:
-        self._key = os.urandom(32)
+
+class Redactor:
+    """Keyed digests of secret values: equal values give equal digests under one key, and a digest shows
+    nothing of the value. The key is random per run and never stored, unless a snapshot brings its own (then
+    live values are digested with the key the snapshot's digests were made with, so they compare)."""
+
+    def __init__(self, key: bytes | None = None) -> None:
+        self.key = key if key is not None else os.urandom(32)
 
     def digest(self, value: Any) -> str:
+        if isinstance(value, SecretDigest):
+            return value
         if value is None:
             return "<no secret>"
-        mac = hmac.new(self._key, str(value).encode(), hashlib.sha256).hexdigest()[:12]
-        return f"<redacted {mac}>"
+        mac = hmac.new(self.key, str(value).encode(), hashlib.sha256).hexdigest()[:12]
+        return SecretDigest(f"<redacted {mac}>")

@@ -7,7 +7,7 @@ logs and the execution role, and every kind answers the same way.
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -96,7 +96,7 @@ class DagReport:
                 dag_ids=tuple(item["dag_ids"]),
                 import_error=item["import_error"],
                 warnings=tuple(item["warnings"]),
-                parse_seconds=float(item["parse_seconds"]),
+                parse_seconds=None if item["parse_seconds"] is None else float(item["parse_seconds"]),
             )
             for item in data["files"]
         )
@@ -231,3 +231,13 @@ class Environment(abc.ABC):
             f"environment {self.name!r} (kind {self.kind!r}) cannot decrypt its secrets from here; compare "
             f"variables and connections through an export made with --include-secrets"
         )
+
+    def secret_digest_key(self) -> bytes | None:
+        """The key this environment's secrets were digested with, where it holds digests only (a snapshot):
+        the other side's secrets are digested with the same key, so the two compare."""
+        return None
+
+    def kept_rows(self, table: str) -> Callable[[Mapping[str, Any]], bool] | None:
+        """Which rows of `table` this environment's format keeps, where it leaves some out by design (an mwaa-dr
+        backup exports no running task instance and no default_pool): parity applies it to the other side too."""
+        return None

@@ -20,7 +20,7 @@ from conftest import junit_outcomes
 from mwaa_verify.airflow.versions import DEMO_TARGET_VERSION
 from mwaa_verify.cli import main
 from mwaa_verify.config import EphemeralConfig, SnapshotConfig
-from mwaa_verify.demo import DEMO_DAGS, SEED_SCRIPT
+from mwaa_verify.demo import DEMO_DAGS, SEED_SCRIPT, TARGET_AIRFLOW_CONFIG
 from mwaa_verify.environments.ephemeral import EphemeralEnvironment
 from mwaa_verify.environments.local import local_config_toml
 from mwaa_verify.environments.snapshot import ReadOnlySnapshot, SnapshotEnvironment
@@ -47,7 +47,10 @@ def ready_dags(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def environment(cache_dir: Path, ready_dags: Path) -> Iterator[EphemeralEnvironment]:
     """One Airflow 2.11 deployment with variables, a connection, a pool, runs (a retry, a failure, mapping)."""
-    config = EphemeralConfig(name="prod", airflow_version=BEFORE_VERSION, dags_folder=ready_dags)
+    # set before the upgrade, as a careful user does: cron schedules keep Airflow 2's data intervals on 3.x
+    config = EphemeralConfig(
+        name="prod", airflow_version=BEFORE_VERSION, dags_folder=ready_dags, airflow_config=TARGET_AIRFLOW_CONFIG
+    )
     with EphemeralEnvironment(config, cache_dir) as prod:
         prod.run(["-c", SEED_SCRIPT, json.dumps(SECRETS)], 300, "seeding")
         prod.parse_dags()
@@ -65,7 +68,15 @@ def snapshot_dir(environment: EphemeralEnvironment, tmp_path_factory: pytest.Tem
 
 
 @pytest.fixture(scope="module")
-def s3_snapshot(environment: EphemeralEnvironment, snapshot_dir: Path, aws: AwsDouble) -> str:
+def s3(aws: AwsDouble) -> Iterator[str]:
+    """S3 on 127.0.0.1 (moto) for this process and the verification runs it starts."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AWS_ENDPOINT_URL", aws.url)
+        yield aws.url
+
+
+@pytest.fixture(scope="module")
+def s3_snapshot(environment: EphemeralEnvironment, snapshot_dir: Path, s3: str) -> str:
     boto3.client("s3").create_bucket(Bucket="baselines", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     take_snapshot(environment, "s3://baselines/prod/before-upgrade", include_logs=True)
     return "s3://baselines/prod/before-upgrade"
@@ -129,7 +140,9 @@ def test_in_place_upgrade_passes_every_suite_against_the_snapshot(upgraded: Ephe
     assert any(name.startswith("test_task_logs_copied_completely") and text is None for name, text in outcomes.items())
 
 
-def test_a_snapshot_in_s3_verifies_the_same(upgraded: EphemeralEnvironment, s3_snapshot: str, tmp_path: Path) -> None:
+def test_a_snapshot_in_s3_verifies_the_same(
+    upgraded: EphemeralEnvironment, s3_snapshot: str, s3: str, tmp_path: Path
+) -> None:
     run = _verify(upgraded, s3_snapshot, tmp_path, ("metadata_parity", "log_copy"))
 
     assert run.exit_code == 0, run.output[-6000:]

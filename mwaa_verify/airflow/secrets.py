@@ -108,3 +108,12 @@ class Redactor:
             return "<no secret>"
         mac = hmac.new(self.key, str(value).encode(), hashlib.sha256).hexdigest()[:12]
         return SecretDigest(f"<redacted {mac}>")
+
+    def rekey(self, key: bytes) -> None:
+        """Digest with `key` from now on: a snapshot's, so that live values compare with the digests it holds."""
+        self.key = key
+
+
+# Airflow option values that may be secrets (MWAA returns them in clear text): one redactor for the process, so a
+# snapshot's digests of them and a live environment's compare (opening a snapshot re-keys it with its key).
+OPTION_DIGESTS = Redactor()

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mwaa_verify.airflow import tables as airflow_tables
-from mwaa_verify.airflow.secrets import SECRET_COLUMNS, FernetKeys, SecretDigest
+from mwaa_verify.airflow.secrets import OPTION_DIGESTS, SECRET_COLUMNS, FernetKeys, SecretDigest
 from mwaa_verify.config import SnapshotConfig
 from mwaa_verify.environments.base import DagReport, Environment, EnvironmentInfo, ExecutionRole, TaskLog
 from mwaa_verify.errors import ExportError, MetadataError, MwaaVerifyError
@@ -59,6 +59,8 @@ class SnapshotEnvironment(Environment):
                 return
             root = self._stack.enter_context(fetched_for_reading(Location(self.config.location), SNAPSHOT_MANIFEST))
             self._manifest = verified_snapshot(root, str(self.config.location))
+            if self._manifest.secret_digest_key:
+                OPTION_DIGESTS.rekey(bytes.fromhex(self._manifest.secret_digest_key))
             if (root / layout.METADATA_DIR / "manifest.json").is_file():
                 self._metadata = Manifest.read(root / layout.METADATA_DIR)
             self._root = root

@@ -22,7 +22,7 @@ from typing import Any
 
 from mwaa_verify import progress
 from mwaa_verify.airflow.column_map import DERIVED_TABLES
-from mwaa_verify.airflow.secrets import Redactor
+from mwaa_verify.airflow.secrets import OPTION_DIGESTS, Redactor
 from mwaa_verify.environments.base import DagReport, Environment, EnvironmentInfo, ExecutionRole, TaskLog
 from mwaa_verify.errors import ExportError, MwaaVerifyError
 from mwaa_verify.iam.evaluate import Policy
@@ -51,7 +51,7 @@ class SnapshotManifest:
     logs_included: bool
     files: dict[str, str] = field(default_factory=dict)  # relative path -> sha256
     missing: dict[str, str] = field(default_factory=dict)  # what the source could not give, and why
-    secret_digest_key: str | None = None  # hex; the key the secret digests were made with
+    secret_digest_key: str | None = None  # hex; the key its secret digests (rows, Airflow options) were made with
 
     def to_json(self) -> str:
         data = {"format": FORMAT, **dataclasses.asdict(self)}
@@ -80,6 +80,7 @@ def take_snapshot(
 ) -> SnapshotManifest:
     location = Location(str(destination))
     redactor = Redactor()
+    OPTION_DIGESTS.rekey(redactor.key)  # secret-looking Airflow options (MWAA's) digested with the snapshot's key
     info = source.info()
     manifest = SnapshotManifest(
         source_name=source.name,
@@ -88,7 +89,7 @@ def take_snapshot(
         created_at=datetime.now(UTC).isoformat(),
         secrets="decrypted" if include_secrets else "digests",
         logs_included=include_logs,
-        secret_digest_key=None if include_secrets else redactor.key.hex(),
+        secret_digest_key=redactor.key.hex(),
     )
     with staged_for_writing(location, SNAPSHOT_MANIFEST) as staging:
         _write_json(staging / INFO_FILE, dataclasses.asdict(info))

@@ -88,4 +88,5 @@ def normaliser(table: str, environment: Environment, redactor: Redactor) -> Call
 def missing_dag_ids(source: Environment, target: Environment) -> list[str]:
     """Source DAGs the target's dag table lacks (derived tables are checked by presence only)."""
     target_dags = {row["dag_id"] for row in target.rows("dag")}
-    return sorted(row["dag_id"] for row in source.rows("dag") if row["dag_id"] not in target_dags)
+    source_dags = _kept(source.rows("dag"), target.kept_rows("dag"))
+    return sorted(row["dag_id"] for row in source_dags if row["dag_id"] not in target_dags)

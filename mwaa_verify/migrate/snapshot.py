@@ -22,6 +22,7 @@ from typing import Any
 
 from mwaa_verify import progress
 from mwaa_verify.airflow.column_map import DERIVED_TABLES
+from mwaa_verify.airflow.config_map import is_sensitive
 from mwaa_verify.airflow.secrets import OPTION_DIGESTS, Redactor
 from mwaa_verify.environments.base import DagReport, Environment, EnvironmentInfo, ExecutionRole, TaskLog
 from mwaa_verify.errors import ExportError, MwaaVerifyError
@@ -110,7 +111,7 @@ def take_snapshot(
             _write_json(staging / PLATFORM_FILE, dict(settings))
         description = source.mwaa_description()
         if description is not None:
-            _write_json(staging / DESCRIPTION_FILE, description)
+            _write_json(staging / DESCRIPTION_FILE, _without_secrets(description))
         _copy_dags(source, staging / DAGS_DIR)
         _write_log_index(source, staging, include_logs)
         manifest.files = {
@@ -121,6 +122,13 @@ def take_snapshot(
         (staging / SNAPSHOT_MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
     progress.say(f"snapshot of {source.name} written to {location}: {len(manifest.files)} files")
     return manifest
+
+
+def _without_secrets(description: Mapping[str, Any]) -> dict[str, Any]:
+    """MWAA's description with secret-looking Airflow options as the same keyed digests info() shows."""
+    options = description.get("AirflowConfigurationOptions") or {}
+    digested = {name: OPTION_DIGESTS.digest(value) if is_sensitive(name) else value for name, value in options.items()}
+    return {**description, "AirflowConfigurationOptions": digested} if options else dict(description)
 
 
 def _or_missing(read: Any, manifest: SnapshotManifest, what: str) -> Any:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import boto3
@@ -126,6 +126,10 @@ def test_snapshot_rows_are_the_live_rows_with_their_types(environment: Ephemeral
                 {k: (v, type(v)) for k, v in row.items()} for row in live
             ], table
         assert frozen.schema_revision() == environment.schema_revision()
+        since = datetime(2024, 3, 2, tzinfo=UTC)  # the --since window: the same rows from both
+        for table in ("dag_run", "task_instance", "xcom", "task_instance_history"):
+            assert list(frozen.rows(table, since)) == list(environment.rows(table, since)), table
+            assert list(frozen.rows(table, since)) != list(frozen.rows(table)), table
 
 
 def test_in_place_upgrade_passes_every_suite_against_the_snapshot(upgraded: EphemeralEnvironment, snapshot_dir: Path,

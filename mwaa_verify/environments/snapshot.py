@@ -163,7 +163,10 @@ class SnapshotEnvironment(Environment):
         if self._backup is not None:
             return iter(())
         path = self.root / layout.LOG_INDEX_FILE
-        logs = layout.task_logs_from_index(path.open(encoding="utf-8"))
+        if not path.is_file():
+            why = self.manifest.missing.get(layout.LOG_INDEX_FILE, "it was not taken")
+            raise MwaaVerifyError(f"snapshot {self.name!r} holds no task log index: {why}")
+        logs = layout.task_logs_from_index(path)
         if since is None:
             return logs
         runs = {(row["dag_id"], row["run_id"]) for row in self.rows("dag_run", since)}

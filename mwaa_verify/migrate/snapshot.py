@@ -113,7 +113,12 @@ def take_snapshot(
         if description is not None:
             _write_json(staging / DESCRIPTION_FILE, _without_secrets(description))
         _copy_dags(source, staging / DAGS_DIR)
-        _write_log_index(source, staging, include_logs)
+        try:
+            _write_log_index(source, staging, include_logs)
+        except MwaaVerifyError as exc:
+            manifest.missing[LOG_INDEX_FILE] = str(exc)
+            (staging / LOG_INDEX_FILE).unlink(missing_ok=True)
+            shutil.rmtree(staging / LOGS_DIR, ignore_errors=True)
         manifest.files = {
             path.relative_to(staging).as_posix(): file_sha256(path)
             for path in sorted(staging.rglob("*"))
@@ -238,7 +243,8 @@ def info_from_json(data: Mapping[str, Any], name: str) -> EnvironmentInfo:
     )
 
 
-def task_logs_from_index(lines: Iterator[str]) -> Iterator[TaskLog]:
-    for line in lines:
-        if line.strip():
-            yield TaskLog(**json.loads(line))
+def task_logs_from_index(path: Path) -> Iterator[TaskLog]:
+    with path.open(encoding="utf-8") as lines:
+        for line in lines:
+            if line.strip():
+                yield TaskLog(**json.loads(line))

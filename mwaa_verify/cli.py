@@ -195,8 +195,10 @@ def _import(args: argparse.Namespace) -> int:
     config = load_config(args.mwaa_config)
     if args.format == "mwaa-dr" and not args.airflow_version:
         raise ConfigError("--format mwaa-dr needs --airflow-version: an mwaa-dr backup does not record it")
-    if args.format == "mwaa-dr" and args.airflow_version:
-        _any_version(args.airflow_version)
+    if args.format == "mwaa-dr":
+        from mwaa_verify.migrate.mwaa_dr import line_layout
+
+        line_layout(args.airflow_version)  # a version mwaa-dr backs up, before the target is opened
     if args.format == "mwaa-verify":
         Location(args.export).check_reachable(for_writing=False)
     with open_environment(config.environment(args.environment), config) as environment:
@@ -214,17 +216,6 @@ def _import(args: argparse.Namespace) -> int:
               f"{', '.join(result.dags_missing_on_target)}")  # fmt: skip
     print("dry run: rolled back, the target is unchanged" if result.dry_run else "imported and committed")
     return 1 if any(t.not_migratable for t in result.tables.values()) else 0
-
-
-def _any_version(text: str) -> None:
-    from mwaa_verify.airflow.versions import AirflowVersion
-
-    try:
-        AirflowVersion.parse(text)
-    except ValueError:
-        raise ConfigError(
-            f"--airflow-version {text!r} is not an Airflow version; write it as X.Y.Z, e.g. 2.10.5"
-        ) from None
 
 
 def _copy_logs(args: argparse.Namespace) -> int:

@@ -42,7 +42,10 @@ def layouts() -> dict[str, Any]:
 
 
 def line_layout(airflow_version: str) -> dict[str, dict[str, Any]]:
-    version = AirflowVersion.parse(airflow_version)
+    try:
+        version = AirflowVersion.parse(airflow_version)
+    except ValueError:
+        raise ExportError(f"{airflow_version!r} is not an Airflow version; write it as X.Y.Z, e.g. 2.10.5") from None
     lines = layouts()["lines"]
     if version.line not in lines:
         raise ExportError(

@@ -98,12 +98,30 @@ def _parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--since", type=since_days, metavar="DAYS", help="only the last DAYS days of history")
 
+    freeze = commands.add_parser(
+        "snapshot",
+        parents=common,
+        help="freeze what the suites read from an environment (to verify an in-place upgrade against)",
+    )
+    freeze.add_argument("environment", help="the environment to snapshot (only ever read)")
+    freeze.add_argument("location", help="a new directory, or s3://bucket/prefix")
+    freeze.add_argument("--include-logs", action="store_true", help="keep the task logs themselves, not only digests")
+    freeze.add_argument(
+        "--include-secrets",
+        action="store_true",
+        help="keep variable values and connection secrets decrypted (default: keyed digests, comparable only)",
+    )
+
     load = commands.add_parser(
         "import", parents=common, help="import an export into an environment of the same or a newer version"
     )
     load.add_argument("export", help="the export's directory or s3://bucket/prefix")
     load.add_argument("environment", help="the environment to import into")
     load.add_argument("--dry-run", action="store_true", help="transform and write everything, then roll back")
+    load.add_argument(
+        "--format", choices=("mwaa-verify", "mwaa-dr"), default="mwaa-verify", help="what wrote the export"
+    )
+    load.add_argument("--airflow-version", help="for --format mwaa-dr: the Airflow version the backup was made of")
 
     run = commands.add_parser("run", parents=common, help="run the bundled verification suites and write the reports")
     run.add_argument("--source", required=True, help="environment migrated from")
@@ -271,15 +289,40 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _snapshot(args: argparse.Namespace) -> int:
+    from mwaa_verify.environments import open_environment
+    from mwaa_verify.migrate.snapshot import take_snapshot
+
+    config = load_config(args.mwaa_config)
+    Location(args.location).check_reachable(for_writing=True)
+    with open_environment(config.environment(args.environment), config) as environment:
+        manifest = take_snapshot(environment, args.location, args.include_logs, args.include_secrets)
+    print(f"snapshot of {args.environment!r} (Airflow {manifest.airflow_version}) in {args.location}: "
+          f"{len(manifest.files)} files, each with its sha256 in snapshot.json")  # fmt: skip
+    for what, why in sorted(manifest.missing.items()):
+        print(f"not in the snapshot: {what}: {why}")
+    return 0
+
+
 def _import(args: argparse.Namespace) -> int:
     from mwaa_verify.environments import open_environment
     from mwaa_verify.migrate.import_ import import_metadata
 
     config = load_config(args.mwaa_config)
-    Location(args.export).check_reachable(for_writing=False)
+    if args.format == "mwaa-dr" and not args.airflow_version:
+        raise ConfigError("--format mwaa-dr needs --airflow-version: an mwaa-dr backup does not record it")
+    if args.format == "mwaa-dr":
+        from mwaa_verify.migrate.mwaa_dr import line_layout
+
+        line_layout(args.airflow_version)  # a version mwaa-dr backs up, before the target is opened
+    if args.format == "mwaa-verify":
+        Location(args.export).check_reachable(for_writing=False)
     check_writable_directory(config.cache_dir, _CACHE_DIR)  # the import journal lives there
     with open_environment(config.environment(args.environment), config) as environment:
-        result = import_metadata(args.export, environment, args.dry_run, config.cache_dir / "import-journals")
+        result = import_metadata(
+            args.export, environment, args.dry_run, config.cache_dir / "import-journals", args.format,
+            args.airflow_version,
+        )  # fmt: skip
     rows = [(t.table, t.rows_read, t.rows_written, t.not_migratable, t.skipped or "") for t in result.tables.values()]
     print(console.table(("table", "exported", "written", "not migratable", "skipped because"), rows))
     for outcome in result.tables.values():
@@ -449,6 +492,7 @@ COMMANDS = {
     "envs": _envs,
     "dags": _dags,
     "export": _export,
+    "snapshot": _snapshot,
     "import": _import,
     "copy-logs": _copy_logs,
     "clone": _clone,

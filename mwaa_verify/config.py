@@ -81,7 +81,19 @@ class MwaaConfig:
     kind: str = "mwaa"
 
 
-EnvironmentConfig = LocalConfig | EphemeralConfig | ContainerConfig | MwaaConfig
+@dataclass(frozen=True)
+class SnapshotConfig:
+    """An environment as it was: a snapshot taken by `mwaa-verify snapshot`, or an mwaa-dr backup."""
+
+    name: str
+    location: str  # a directory (absolute) or s3://bucket/prefix
+    format: str = "mwaa-verify"
+    airflow_version: str | None = None  # the backed-up environment's, for formats that do not record it
+    kind: str = "snapshot"
+
+
+EnvironmentConfig = LocalConfig | EphemeralConfig | ContainerConfig | MwaaConfig | SnapshotConfig
+SNAPSHOT_FORMATS = ("mwaa-verify", "mwaa-dr")
 
 
 @dataclass(frozen=True)
@@ -419,6 +431,35 @@ def _string_table(value: Any, base: Path, where: str) -> dict[str, str]:
     return options
 
 
+def _location(value: Any, base: Path, where: str) -> str:
+    text = _string(value, base, where)
+    if text.startswith("s3://"):
+        return text
+    path = _path(text, base, where)
+    if not path.is_dir():
+        raise ConfigError(
+            f"{where} = {text!r}: directory {path} does not exist; point at a snapshot or s3://bucket/prefix"
+        )
+    return str(path)
+
+
+def _snapshot_format(value: Any, base: Path, where: str) -> str:
+    text = _string(value, base, where)
+    if text not in SNAPSHOT_FORMATS:
+        raise ConfigError(
+            f"{where} = {text!r}{_suggestion(text, SNAPSHOT_FORMATS)}; choose one of {', '.join(SNAPSHOT_FORMATS)}"
+        )
+    return text
+
+
+def _any_airflow_version(value: Any, base: Path, where: str) -> str:
+    text = _string(value, base, where)
+    try:
+        return str(AirflowVersion.parse(text))
+    except ValueError:
+        raise ConfigError(f"{where} = {text!r} is not an Airflow version; write it as X.Y.Z, e.g. '2.10.5'") from None
+
+
 KINDS: dict[str, tuple[type, dict[str, tuple[bool, Converter]]]] = {
     "local": (
         LocalConfig,
@@ -461,6 +502,14 @@ KINDS: dict[str, tuple[type, dict[str, tuple[bool, Converter]]]] = {
             "endpoint_url": (False, _url),
         },
     ),
+    "snapshot": (
+        SnapshotConfig,
+        {
+            "location": (True, _location),
+            "format": (False, _snapshot_format),
+            "airflow_version": (False, _any_airflow_version),
+        },
+    ),
 }
 
 
@@ -493,6 +542,11 @@ def _parse_environment(name: str, table: Any, base: Path, where: str) -> Environ
                 raise ConfigError(f"{where} (kind {kind!r}) is missing required key {key!r}; add {key} = ...")
             continue
         values[key] = convert(table[key], base, f"{where} {key}")
+    if kind == "snapshot" and values.get("format") == "mwaa-dr" and "airflow_version" not in values:
+        raise ConfigError(
+            f"{where}: an mwaa-dr backup records no Airflow version; add airflow_version = the backed-up "
+            f"environment's, e.g. '2.10.5'"
+        )
     return cls(**values)
 
 

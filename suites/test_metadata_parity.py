@@ -16,13 +16,13 @@ from mwaa_verify.environments.base import Environment
 from mwaa_verify.migrate.location import Location, fetched_for_reading
 from mwaa_verify.migrate.manifest import Manifest
 from mwaa_verify.parity.explain import counts_note, difference_rows, explain
-from mwaa_verify.parity.metadata import NotApplicable, compare_table, missing_dag_ids
+from mwaa_verify.parity.metadata import NotApplicable, compare_table, missing_dag_ids, redactor_for
 from mwaa_verify.report.allure_results import attach_table, label_row_counts
 
 
 @pytest.fixture(scope="session")
-def redactor() -> Redactor:
-    return Redactor()
+def redactor(source_env: Environment, target_env: Environment) -> Redactor:
+    return redactor_for(source_env, target_env)
 
 
 @pytest.mark.parametrize("table", [spec.name for spec in MIGRATED_TABLES])

@@ -89,15 +89,31 @@ def encrypted(table: str, row: Mapping[str, Any], keys: FernetKeys) -> dict[str,
     return result
 
 
-class Redactor:
-    """Keyed digests of secret values: equal values give equal digests within one run, and a digest shows
-    nothing of the value (the key is random per run and never stored)."""
+class SecretDigest(str):
+    """A secret already replaced by a keyed digest (as a snapshot stores it): digesting it again keeps it."""
 
-    def __init__(self) -> None:
-        self._key = os.urandom(32)
+
+class Redactor:
+    """Keyed digests of secret values: equal values give equal digests under one key, and a digest shows
+    nothing of the value. The key is random per run and never stored, unless a snapshot brings its own (then
+    live values are digested with the key the snapshot's digests were made with, so they compare)."""
+
+    def __init__(self, key: bytes | None = None) -> None:
+        self.key = key if key is not None else os.urandom(32)
 
     def digest(self, value: Any) -> str:
+        if isinstance(value, SecretDigest):
+            return value
         if value is None:
             return "<no secret>"
-        mac = hmac.new(self._key, str(value).encode(), hashlib.sha256).hexdigest()[:12]
-        return f"<redacted {mac}>"
+        mac = hmac.new(self.key, str(value).encode(), hashlib.sha256).hexdigest()[:12]
+        return SecretDigest(f"<redacted {mac}>")
+
+    def rekey(self, key: bytes) -> None:
+        """Digest with `key` from now on: a snapshot's, so that live values compare with the digests it holds."""
+        self.key = key
+
+
+# Airflow option values that may be secrets (MWAA returns them in clear text): one redactor for the process, so a
+# snapshot's digests of them and a live environment's compare (opening a snapshot re-keys it with its key).
+OPTION_DIGESTS = Redactor()

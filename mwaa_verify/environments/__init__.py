@@ -9,6 +9,7 @@ from mwaa_verify.config import (
     EphemeralConfig,
     LocalConfig,
     MwaaConfig,
+    SnapshotConfig,
 )
 from mwaa_verify.environments.base import Environment
 from mwaa_verify.errors import EnvironmentStartError
@@ -29,6 +30,10 @@ def open_environment(environment: EnvironmentConfig, config: Config) -> Environm
             from mwaa_verify.environments.mwaa import MwaaEnvironment
 
             return MwaaEnvironment(environment)
+        case SnapshotConfig():
+            from mwaa_verify.environments.snapshot import SnapshotEnvironment
+
+            return SnapshotEnvironment(environment)
         case ContainerConfig():
             raise EnvironmentStartError(
                 f"environment {environment.name!r}: kind {environment.kind!r} is configured correctly but "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -337,3 +337,13 @@ class Environment(abc.ABC):
             f"environment {self.name!r} (kind {self.kind!r}) cannot decrypt its secrets from here; compare "
             f"variables and connections through an export made with --include-secrets"
         )
+
+    def secret_digest_key(self) -> bytes | None:
+        """The key this environment's secrets were digested with, where it holds digests only (a snapshot):
+        the other side's secrets are digested with the same key, so the two compare."""
+        return None
+
+    def kept_rows(self, table: str) -> Callable[[Mapping[str, Any]], bool] | None:
+        """Which rows of `table` this environment's format keeps, where it leaves some out by design (an mwaa-dr
+        backup exports no running task instance and no default_pool): parity applies it to the other side too."""
+        return None

@@ -166,6 +166,17 @@ class EphemeralEnvironment(HostAirflow):
         with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
             parser.write(handle)
 
+    def upgrade_in_place(self, airflow_version: str) -> None:
+        """Upgrade as MWAA does in place: the same database, DAGs, logs and airflow.cfg, now run by the newer
+        Airflow, whose `airflow db migrate` rewrites the metadata to its schema."""
+        assert self.started, "start the environment first"
+        version = AirflowVersion.parse(airflow_version)
+        self.python = ensure_virtualenv(self.cache_dir, version, self.config.python_version, self.config.requirements)
+        self.version = version
+        self._info = None
+        with progress.step(f"{self.name}: in-place upgrade, airflow db migrate (Airflow {version})"):
+            self.airflow("db", "migrate", timeout=MIGRATE_TIMEOUT_SECONDS)
+
     def parse_dags(self) -> None:
         """Let the dag-processor parse the DAGs folder once, as a running deployment does: fills the dag,
         serialized_dag and import_error tables (and dag_version on 3.x)."""

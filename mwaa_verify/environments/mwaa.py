@@ -27,7 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from mwaa_verify import progress
 from mwaa_verify.airflow.config_map import is_sensitive
-from mwaa_verify.airflow.secrets import Redactor
+from mwaa_verify.airflow.secrets import OPTION_DIGESTS
 from mwaa_verify.airflow.versions import AirflowVersion
 from mwaa_verify.config import MwaaConfig
 from mwaa_verify.environments.base import (
@@ -61,7 +61,7 @@ _CRON_PRESETS = {
 }  # fmt: skip
 
 
-_OPTIONS_REDACTOR = Redactor()
+_OPTIONS_REDACTOR = OPTION_DIGESTS
 
 
 class RestApiError(ProbeError):

@@ -3,7 +3,8 @@
 Rows are exported as the source stores them (its version's columns), with the natural key of every row, so
 the export can be imported into the same or a newer version. Secrets (variable values, connection
 passwords and extras) are written decrypted only when the caller asks for them; otherwise they are left out
-and the manifest says so. The source is only read.
+and the manifest says so; a snapshot keeps them as keyed digests instead (comparable, never importable).
+The source is only read.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from mwaa_verify import progress
 from mwaa_verify.airflow.column_map import MIGRATED_TABLES
-from mwaa_verify.airflow.secrets import SECRET_COLUMNS, decrypted
+from mwaa_verify.airflow.secrets import SECRET_COLUMNS, Redactor, decrypted
 from mwaa_verify.airflow.tables import CORE_TABLES
 from mwaa_verify.environments.base import Environment
 from mwaa_verify.errors import MetadataError
@@ -29,7 +30,11 @@ def export_metadata(
     destination: str | Path,
     include_secrets: bool = False,
     since: datetime | None = None,
+    secret_digests: Redactor | None = None,
+    extra_tables: tuple[str, ...] = (),
 ) -> Manifest:
+    """`secret_digests`: keep secrets as digests made with this redactor's key (instead of leaving them out);
+    `extra_tables`: tables beyond those a migration moves (a snapshot keeps the dag table, for presence checks)."""
     location = Location(str(destination))
     present = set(source.tables())
     revision = airflow_schema_revision(
@@ -44,6 +49,7 @@ def export_metadata(
         created_at=datetime.now(UTC).isoformat(),
         since=since.isoformat() if since else None,
         secrets_included=include_secrets,
+        secrets_as_digests=secret_digests is not None and not include_secrets,
     )
     with staged_for_writing(location) as staging:
         for spec in MIGRATED_TABLES:
@@ -51,7 +57,12 @@ def export_metadata(
                 manifest.not_exported[spec.name] = f"Airflow {info.airflow_version} has no {spec.name} table"
                 continue
             with progress.step(f"{source.name}: exporting {spec.name}"):
-                manifest.tables[spec.name] = _export_table(source, spec.name, staging, include_secrets, since)
+                manifest.tables[spec.name] = _export_table(
+                    source, spec.name, staging, include_secrets, since, secret_digests
+                )
+        for table in extra_tables:
+            if table in present:
+                manifest.tables[table] = _export_table(source, table, staging, include_secrets, None, secret_digests)
         (staging / "manifest.json").write_text(manifest.to_json(), encoding="utf-8")
     progress.say(
         f"exported {sum(entry.rows for entry in manifest.tables.values())} rows of {len(manifest.tables)} tables "
@@ -80,10 +91,16 @@ def airflow_schema_revision(environment: Environment, tables: set[str], fix: str
 
 
 def _export_table(
-    source: Environment, table: str, staging: Path, include_secrets: bool, since: datetime | None
+    source: Environment,
+    table: str,
+    staging: Path,
+    include_secrets: bool,
+    since: datetime | None,
+    secret_digests: Redactor | None,
 ) -> TableEntry:
     secret_columns = SECRET_COLUMNS.get(table, {})
-    keys = source.fernet_keys() if secret_columns and include_secrets else None
+    keys = source.fernet_keys() if secret_columns and (include_secrets or secret_digests) else None
+    digests = secret_digests if secret_columns and not include_secrets else None
     file_name = f"{table}.jsonl"
     digest = hashlib.sha256()
     rows = 0
@@ -91,6 +108,8 @@ def _export_table(
         for row in source.rows(table, since):
             if keys is not None:
                 row = decrypted(table, row, keys)
+                if digests is not None:
+                    row |= {c: digests.digest(row[c]) for c in secret_columns if row.get(c) is not None}
             elif secret_columns:
                 stored = {*secret_columns, *secret_columns.values()}  # the values and their encryption flags
                 row = {column: value for column, value in row.items() if column not in stored}

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -39,8 +39,9 @@ from mwaa_verify.config import default_cache_dir
 from mwaa_verify.environments.base import Environment
 from mwaa_verify.errors import ImportRefused, MetadataError
 from mwaa_verify.migrate.export import airflow_schema_revision
-from mwaa_verify.migrate.location import Location, fetched_for_reading
+from mwaa_verify.migrate.location import MANIFEST, Location, fetched_for_reading
 from mwaa_verify.migrate.manifest import Manifest, decode_row
+from mwaa_verify.migrate.mwaa_dr import MwaaDrBackup
 
 BATCH_ROWS = 1000
 # The unique key an upsert lands on, where it is not the table's natural key.
@@ -51,6 +52,8 @@ CONFLICT_KEYS: dict[str, tuple[str, ...]] = {
 # Ids a target generates for itself: kept when a row is updated, so nothing that points at them breaks.
 GENERATED_IDS = {"task_instance": "id", "task_instance_history": "task_instance_id"}
 _EMPTY_EXECUTOR_CONFIG = pickle.dumps({})
+# Rows that belong to a task instance (a foreign key on 3.x): importable only where that task instance is.
+TI_CHILDREN = {"xcom", "task_map", "rendered_task_instance_fields"}
 
 
 @dataclass
@@ -72,8 +75,14 @@ class ImportResult:
 
 
 def import_metadata(
-    export: str | Path, target: Environment, dry_run: bool = False, journal_dir: Path | None = None
+    export: str | Path,
+    target: Environment,
+    dry_run: bool = False,
+    journal_dir: Path | None = None,
+    backup_format: str = "mwaa-verify",
+    airflow_version: str | None = None,
 ) -> ImportResult:
+    """`backup_format` "mwaa-dr": `export` is an mwaa-dr backup of Airflow `airflow_version`."""
     url = getattr(target, "sql_alchemy_conn", None)
     if not url:
         raise ImportRefused(
@@ -85,9 +94,18 @@ def import_metadata(
     airflow_schema_revision(
         target, set(target.tables()), "run `airflow db migrate` with the target's own Airflow first"
     )
-    with fetched_for_reading(Location(str(export))) as directory:
-        manifest = Manifest.read(directory)
-        manifest.verify(directory)
+    backup = backup_format == "mwaa-dr"
+    with fetched_for_reading(Location(str(export)), None if backup else MANIFEST) as directory:
+        reader: ExportReader
+        if backup:
+            if airflow_version is None:
+                raise ImportRefused("an mwaa-dr backup records no Airflow version; pass the backed-up one's")
+            reader = MwaaDrBackup(directory, airflow_version, str(export))
+            manifest = reader.as_manifest(str(export))
+        else:
+            manifest = Manifest.read(directory)
+            manifest.verify(directory)
+            reader = JsonLinesExport(directory, manifest)
         target_version = AirflowVersion.parse(target.info().airflow_version)
         source_version = AirflowVersion.parse(manifest.airflow_version)
         if target_version < source_version:
@@ -95,20 +113,38 @@ def import_metadata(
                 f"the export is from Airflow {source_version} and {target.name!r} runs {target_version}: imports "
                 f"go to the same or a newer version only; choose a target on {source_version} or newer"
             )
-        importer = _Importer(directory, manifest, target, url, dry_run)
+        importer = _Importer(reader, manifest, target, url, dry_run)
         journal = _Journal(journal_dir or default_cache_dir() / "import-journals", url)
         return importer.run(journal)
 
 
-class _Importer:
-    def __init__(self, directory: Path, manifest: Manifest, target: Environment, url: str, dry_run: bool) -> None:
+class ExportReader(Protocol):
+    def rows(self, table: str) -> Iterator[dict[str, Any]]: ...
+
+
+class JsonLinesExport:
+    """The rows of an export made by `mwaa-verify export`, as they were exported."""
+
+    def __init__(self, directory: Path, manifest: Manifest) -> None:
         self.directory = directory
+        self.manifest = manifest
+
+    def rows(self, table: str) -> Iterator[dict[str, Any]]:
+        with (self.directory / self.manifest.tables[table].file).open(encoding="utf-8") as handle:
+            for line in handle:
+                yield decode_row(line)
+
+
+class _Importer:
+    def __init__(self, reader: ExportReader, manifest: Manifest, target: Environment, url: str, dry_run: bool) -> None:
+        self.reader = reader
         self.manifest = manifest
         self.target = target
         self.dry_run = dry_run
         self.engine = sa.create_engine(make_url(url).set(drivername="postgresql+psycopg2"), poolclass=sa.pool.NullPool)
         self.metadata = sa.MetaData()
         self.run_ids: dict[tuple[str, str], int] = {}
+        self.ti_keys: set[tuple[Any, ...]] | None = None  # known once task_instance is imported
         self.dag_versions: dict[str, Any] = {}
         self.log_template_id: int | None = None
         self._keys: FernetKeys | None = None
@@ -152,6 +188,8 @@ class _Importer:
                         self._import_table(connection, spec, outcome)
                 if spec.name == "dag_run":
                     self._load_run_ids(connection)
+                if spec.name == "task_instance":
+                    self._load_ti_keys(connection)
             if self.dry_run:
                 transaction.rollback()
         missing = (
@@ -173,6 +211,10 @@ class _Importer:
     def _load_run_ids(self, connection: sa.Connection) -> None:
         rows = connection.execute(sa.text("SELECT dag_id, run_id, id FROM dag_run"))
         self.run_ids = {(dag_id, run_id): run_pk for dag_id, run_id, run_pk in rows}
+
+    def _load_ti_keys(self, connection: sa.Connection) -> None:
+        rows = connection.execute(sa.text("SELECT dag_id, task_id, run_id, map_index FROM task_instance"))
+        self.ti_keys = {tuple(row) for row in rows}
 
     def _table(self, connection: sa.Connection, name: str) -> sa.Table:
         if name not in self.metadata.tables:
@@ -206,10 +248,7 @@ class _Importer:
             outcome.rows_written += self._write(connection, spec, table, batch)
 
     def _exported_rows(self, table: str) -> Iterator[dict[str, Any]]:
-        entry = self.manifest.tables[table]
-        with (self.directory / entry.file).open(encoding="utf-8") as handle:
-            for line in handle:
-                yield decode_row(line)
+        return self.reader.rows(table)
 
     def _target_row(self, name: str, raw: dict[str, Any], table: sa.Table) -> tuple[dict[str, Any] | None, str]:
         canonical = column_map.canonical_row(name, raw)
@@ -266,6 +305,10 @@ class _Importer:
                 row["executor_config"] = _EMPTY_EXECUTOR_CONFIG
         if name in GENERATED_IDS and GENERATED_IDS[name] in columns:
             row[GENERATED_IDS[name]] = uuid7()
+        if name in TI_CHILDREN and self.ti_keys is not None:
+            key = tuple(canonical.get(column) for column in TI_KEY)
+            if key not in self.ti_keys:
+                return f"its task instance {'/'.join(map(str, key))} is not on the target (not in the export)"
         if "dag_run_id" in columns and name in {"xcom", "dag_run_note"}:
             run_pk = self.run_ids.get((canonical["dag_id"], canonical["run_id"]))
             if run_pk is None:

@@ -1,4 +1,7 @@
-"""Where an export lives: a local directory or an S3 prefix (s3://bucket/prefix)."""
+"""Where an export or a snapshot lives: a local directory or an S3 prefix (s3://bucket/prefix).
+
+Either is a tree of files with one manifest at its top (`manifest.json` for an export, `snapshot.json` for a
+snapshot), written last so that a reader never sees a manifest before the files it lists."""
 
 from __future__ import annotations
 
@@ -26,6 +29,10 @@ def bucket_problem(name: str) -> str | None:
             f"and ending with a letter or digit)"
         )
     return None
+
+
+MANIFEST = "manifest.json"
+SNAPSHOT_MANIFEST = "snapshot.json"
 
 
 @dataclass(frozen=True)
@@ -109,21 +116,24 @@ def _s3():
 
 
 @contextmanager
-def staged_for_writing(location: Location) -> Iterator[Path]:
+def staged_for_writing(location: Location, manifest: str = MANIFEST) -> Iterator[Path]:
     """A local directory to write an export into; it appears at `location` only when the block succeeds,
     so a failed or interrupted export never leaves a half-written one behind under the final name."""
+    what = "a snapshot" if manifest == SNAPSHOT_MANIFEST else "an export"
     if location.is_s3:
         with tempfile.TemporaryDirectory(prefix="mwaa-verify-export-") as scratch:
             yield Path(scratch)
             bucket, prefix = location.bucket_and_prefix()
             client = _s3()
-            files = sorted(Path(scratch).iterdir(), key=lambda path: path.name == "manifest.json")
-            for path in files:  # the manifest last: a reader never sees it before the files it lists
-                client.upload_file(str(path), bucket, f"{prefix}/{path.name}" if prefix else path.name)
+            files = [path for path in Path(scratch).rglob("*") if path.is_file()]
+            # the manifest last: a reader never sees it before the files it lists
+            for path in sorted(files, key=lambda path: path.relative_to(scratch).as_posix() == manifest):
+                relative = path.relative_to(scratch).as_posix()
+                client.upload_file(str(path), bucket, f"{prefix}/{relative}" if prefix else relative)
         return
     final = Path(location.text)
-    if final.exists() and any(final.iterdir()) and not (final / "manifest.json").exists():
-        raise ExportError(f"{final} exists and is not an export; choose an empty or new directory")
+    if final.exists() and any(final.iterdir()) and not (final / manifest).exists():
+        raise ExportError(f"{final} exists and is not {what}; choose an empty or new directory")
     final.parent.mkdir(parents=True, exist_ok=True)
     partial = final.with_name(final.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
@@ -138,24 +148,32 @@ def staged_for_writing(location: Location) -> Iterator[Path]:
 
 
 @contextmanager
-def fetched_for_reading(location: Location) -> Iterator[Path]:
-    """A local directory holding the export at `location`."""
+def fetched_for_reading(location: Location, manifest: str | None = MANIFEST) -> Iterator[Path]:
+    """A local directory holding the export (or snapshot, or backup without a manifest: None) at `location`."""
+    command = "`mwaa-verify snapshot`" if manifest == SNAPSHOT_MANIFEST else "`mwaa-verify export`"
     if not location.is_s3:
         path = Path(location.text)
-        if not (path / "manifest.json").is_file():
-            raise ExportError(f"{path} holds no manifest.json; point at a directory written by `mwaa-verify export`")
+        if manifest is None and not path.is_dir():
+            raise ExportError(f"{path} is not a directory; point at the folder that holds the backup")
+        if manifest is not None and not (path / manifest).is_file():
+            raise ExportError(f"{path} holds no {manifest}; point at a directory written by {command}")
         yield path
         return
     bucket, prefix = location.bucket_and_prefix()
     client = _s3()
     with tempfile.TemporaryDirectory(prefix="mwaa-verify-import-") as scratch:
         paginator = client.get_paginator("list_objects_v2")
-        found = False
-        for page in paginator.paginate(Bucket=bucket, Prefix=f"{prefix}/" if prefix else ""):
+        found = manifest is None
+        start = f"{prefix}/" if prefix else ""
+        for page in paginator.paginate(Bucket=bucket, Prefix=start):
             for item in page.get("Contents", []):
-                name = item["Key"].rsplit("/", 1)[-1]
-                client.download_file(bucket, item["Key"], str(Path(scratch) / name))
-                found = found or name == "manifest.json"
+                relative = item["Key"][len(start) :]
+                local = (Path(scratch) / relative).resolve()
+                if not relative or item["Key"].endswith("/") or not local.is_relative_to(Path(scratch).resolve()):
+                    continue
+                local.parent.mkdir(parents=True, exist_ok=True)
+                client.download_file(bucket, item["Key"], str(local))
+                found = found or relative == manifest
         if not found:
-            raise ExportError(f"{location} holds no manifest.json; point at a prefix written by `mwaa-verify export`")
+            raise ExportError(f"{location} holds no {manifest}; point at a prefix written by {command}")
         yield Path(scratch)

@@ -1,8 +1,9 @@
 """The export format: one JSON Lines file per table and a manifest.json that vouches for them.
 
-Values JSON cannot hold are tagged: {"$type": "datetime", "value": ISO-8601} and {"$type": "bytes",
-"value": base64}. The manifest records the source's Airflow version and schema revision, and each table's
-row count and sha256, so an import can refuse an export that is corrupt or not what it claims to be.
+Values JSON cannot hold are tagged: {"$type": "datetime", "value": ISO-8601}, {"$type": "bytes",
+"value": base64} and {"$type": "uuid", "value": text}, so a row read back has the types the database gave.
+The manifest records the source's Airflow version and schema revision, and each table's row count and sha256,
+so an import can refuse an export that is corrupt or not what it claims to be.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def encode_value(value: Any) -> Any:
     if isinstance(value, bytes | memoryview):
         return {"$type": "bytes", "value": base64.b64encode(bytes(value)).decode("ascii")}
     if isinstance(value, uuid.UUID):
-        return str(value)
+        return {"$type": "uuid", "value": str(value)}
     if isinstance(value, Decimal):
         return float(value)
     return value
@@ -41,6 +42,8 @@ def decode_value(value: Any) -> Any:
             return datetime.fromisoformat(value["value"])
         if value["$type"] == "bytes":
             return base64.b64decode(value["value"])
+        if value["$type"] == "uuid":
+            return uuid.UUID(value["value"])
     return value
 
 
@@ -70,6 +73,8 @@ class Manifest:
     secrets_included: bool
     tables: dict[str, TableEntry] = field(default_factory=dict)
     not_exported: dict[str, str] = field(default_factory=dict)  # table -> why
+    # secrets kept only as keyed digests (a snapshot's): comparable, never importable
+    secrets_as_digests: bool = False
 
     def to_json(self) -> str:
         return json.dumps(
@@ -84,6 +89,7 @@ class Manifest:
                 "created_at": self.created_at,
                 "since": self.since,
                 "secrets_included": self.secrets_included,
+                "secrets_as_digests": self.secrets_as_digests,
                 "tables": {name: vars(entry) for name, entry in self.tables.items()},
                 "not_exported": self.not_exported,
             },
@@ -111,6 +117,7 @@ class Manifest:
                 secrets_included=bool(data["secrets_included"]),
                 tables={name: TableEntry(**entry) for name, entry in data["tables"].items()},
                 not_exported=dict(data.get("not_exported", {})),
+                secrets_as_digests=bool(data.get("secrets_as_digests", False)),
             )
         except OSError as exc:
             raise ExportError(f"cannot read {path}: {exc.strerror}") from None

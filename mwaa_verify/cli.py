@@ -197,6 +197,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # a path no check above foresaw: still one line naming it, never a traceback
         print(f"mwaa-verify: error: {os_error_line(exc)}", file=sys.stderr)
         return 2
+    finally:
+        progress.set_quiet(False)  # main() may be called again in the same process (tests, embedding)
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -224,7 +226,6 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _envs(args: argparse.Namespace) -> int:
     config = load_config(args.mwaa_config)
-    print(f"throwaway PostgreSQL of ephemeral environments (and the demo): {_postgres_for(None)}")
     if config.path is None:
         raise ConfigError(
             "no mwaa-verify.toml found here or above (nor [tool.mwaa_verify] in pyproject.toml); create one "
@@ -233,7 +234,8 @@ def _envs(args: argparse.Namespace) -> int:
     rows = [
         (name, environment.kind, _database_of(environment)) for name, environment in sorted(config.environments.items())
     ]
-    print(f"{config.path}:\n{console.table(('name', 'kind', 'metadata database'), rows)}")
+    print(f"{config.path}:\n{console.table(('name', 'kind', 'metadata database'), rows, last_width=1000)}")
+    print(f"throwaway PostgreSQL of ephemeral environments (and the demo): {_postgres_for(None)}")
     return 0
 
 

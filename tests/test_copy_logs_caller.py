@@ -4,6 +4,7 @@ an IAM user or role, one cheap read per action otherwise); a caller who may read
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import boto3
@@ -28,7 +29,8 @@ def config(aws: AwsDouble, tmp_path_factory: pytest.TempPathFactory) -> Path:
     logs = boto3.client("logs", endpoint_url=aws.url, region_name=REGION)
     logs.create_log_group(logGroupName="airflow-old-Task")
     logs.create_log_stream(logGroupName="airflow-old-Task", logStreamName=STREAM)
-    events = [{"timestamp": 1709251200000 + i, "message": f"line {i}"} for i in range(3)]
+    an_hour_ago = int((time.time() - 3600) * 1000)  # within the 14 days CloudWatch accepts events at their own time
+    events = [{"timestamp": an_hour_ago + i, "message": f"line {i}"} for i in range(3)]
     logs.put_log_events(logGroupName="airflow-old-Task", logStreamName=STREAM, logEvents=events)
     path = tmp_path_factory.mktemp("copy-logs") / "mwaa-verify.toml"
     path.write_text(
@@ -98,4 +100,4 @@ def test_a_caller_who_may_read_copies(aws: AwsDouble, config: Path, capsys: pyte
     code, err = copy_logs(config, capsys)
 
     assert (code, err) == (0, "")
-    assert copied_streams(aws) == [STREAM]
+    assert copied_streams(aws) == [STREAM.replace(":", "_")]  # the stream name the Amazon provider reads

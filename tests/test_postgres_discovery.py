@@ -210,10 +210,10 @@ def test_envs_says_which_postgresql_each_environment_runs_on(
 
     lines = [line.rstrip() for line in capsys.readouterr().out.splitlines()]
     assert exit_code == 0
-    assert lines[0] == (
+    assert lines[-1] == (
         f"throwaway PostgreSQL of ephemeral environments (and the demo): {embedded.description} in {embedded.bin_dir}"
     )
-    rows = {line.split()[0]: line for line in lines[2:]}
+    rows = {line.split()[0]: line for line in lines[1:-1]}
     assert rows["pinned"].endswith(f"PostgreSQL 16.4 (pg_bin setting) in {pg16}")
     assert rows["rehearsal"].endswith(f"{embedded.description} in {embedded.bin_dir}")
     assert rows["prod"].endswith("managed by MWAA (not exposed)")

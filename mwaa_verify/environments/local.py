@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from mwaa_verify import ownership
 from mwaa_verify.airflow import log_paths
 from mwaa_verify.airflow.secrets import FernetKeys
 from mwaa_verify.config import LocalConfig
@@ -92,28 +92,31 @@ class HostAirflow(Environment):
         extra_env: Mapping[str, str] | None = None,
         check: bool = True,
     ) -> subprocess.CompletedProcess[str]:
-        """Run the environment's interpreter; failure is a ProbeError naming `what` with Airflow's own output."""
-        with tempfile.TemporaryDirectory(prefix="mwaa-verify-home-") as scratch_home:
+        """Run the environment's interpreter; failure is a ProbeError naming `what` with Airflow's own output.
+
+        The process runs in a group of its own, inside a temporary directory of this run; when it ends (or
+        times out, or we are interrupted) whatever it started that still runs is stopped with it.
+        """
+        scratch = ownership.make_owned_dir("run")
+        try:
             extra = dict(extra_env or {})
             if self.airflow_home is None:
                 # never let Airflow create ~/airflow behind the user's back
-                extra.setdefault("AIRFLOW_HOME", scratch_home)
+                extra.setdefault("AIRFLOW_HOME", str(scratch / "home"))
             try:
-                completed = subprocess.run(
-                    [str(self.python), *args],
-                    env=self.process_env(extra),
-                    capture_output=True,
-                    text=True,
-                    timeout=timeout,
-                    stdin=subprocess.DEVNULL,
-                )
+                completed = ownership.run([str(self.python), *args], scratch, timeout, env=self.process_env(extra))
             except FileNotFoundError:
                 raise ConfigError(
                     f"environment {self.name!r}: python {self.python} does not exist; point 'python' at the "
                     f"interpreter of the Airflow installation"
                 ) from None
             except subprocess.TimeoutExpired:
-                raise ProbeError(f"environment {self.name!r}: {what} took longer than {timeout:.0f} s") from None
+                raise ProbeError(
+                    f"environment {self.name!r}: {what} took longer than {timeout:.0f} s; it was stopped, "
+                    f"with every process it started"
+                ) from None
+        finally:
+            ownership.remove_owned_dir(scratch)
         if check and completed.returncode != 0:
             raise ProbeError(
                 f"environment {self.name!r}: {what} failed (exit {completed.returncode}) in {self.python}:\n"
@@ -128,13 +131,16 @@ class HostAirflow(Environment):
         return self.run(["-m", "airflow", *args], timeout, what or f"`airflow {' '.join(args)}`", check=check)
 
     def _probe(self, script: str, args: Sequence[str], timeout: float, what: str) -> dict[str, Any]:
-        with tempfile.TemporaryDirectory(prefix="mwaa-verify-probe-") as scratch:
-            out = Path(scratch) / "report.json"
+        scratch = ownership.make_owned_dir("probe")
+        try:
+            out = scratch / "report.json"
             self.run([str(PROBES / script), *args, "--out", str(out)], timeout, what)
             try:
                 return json.loads(out.read_text(encoding="utf-8"))
             except (OSError, json.JSONDecodeError) as exc:
                 raise ProbeError(f"environment {self.name!r}: {what} wrote no readable report ({exc})") from None
+        finally:
+            ownership.remove_owned_dir(scratch)
 
     # -- the Environment interface -------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from types import TracebackType
 
 import psycopg2
 
+from mwaa_verify import ownership
 from mwaa_verify.errors import EnvironmentStartError
 
 _SERVER_BINARIES = ("initdb", "pg_ctl")
@@ -85,8 +86,11 @@ class PostgresCluster:
             parent.mkdir(parents=True, exist_ok=True)
         if self._as_postgres_user:
             parent = _traversable_parent(parent)
-        # world-traversable, since the server may run as another OS user
-        self.root = Path(tempfile.mkdtemp(prefix="pg-", dir=parent))
+        ownership.sweep_stale()
+        # world-traversable, since the server may run as another OS user; named after this process, so that
+        # a later run stops the server and removes the files if this one is killed
+        with ownership.deferred_signals():
+            self.root = ownership.make_owned_dir("pg", parent, keep=self.keep_files)
         os.chmod(self.root, 0o755)
         if self._as_postgres_user:
             shutil.chown(self.root, "postgres", "postgres")
@@ -127,7 +131,12 @@ class PostgresCluster:
             raise
 
     def stop(self) -> None:
-        """Stop the server and remove its files. Safe to call twice and after a failed start."""
+        """Stop the server and remove its files. Safe to call twice and after a failed start; a Ctrl-C or
+        SIGTERM that arrives meanwhile takes effect once it is done."""
+        with ownership.deferred_signals():
+            self._stop()
+
+    def _stop(self) -> None:
         if self.root is None:
             return
         pid = self.postmaster_pid()
@@ -137,8 +146,10 @@ class PostgresCluster:
             except EnvironmentStartError:
                 os.kill(pid, signal.SIGKILL)
             _wait_gone(pid)
+        # anything else working in its files: a server still starting when we were interrupted, a backend
+        ownership.stop_processes_under([self.root])
         if not self.keep_files:
-            shutil.rmtree(self.root, ignore_errors=True)
+            ownership.remove_owned_dir(self.root)
             self.root = None
 
     def postmaster_pid(self) -> int | None:

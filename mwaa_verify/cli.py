@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import FrameType
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from mwaa_verify import progress
+from mwaa_verify import ownership, progress
 from mwaa_verify.airflow.versions import DEMO_SOURCE_VERSION, DEMO_TARGET_VERSION
 from mwaa_verify.config import load_config
 from mwaa_verify.errors import ConfigError, MwaaVerifyError, aws_problem
@@ -87,8 +85,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     progress.set_quiet(args.quiet)
-    # SIGTERM (CI cancelling, `kill`) unwinds like Ctrl-C, so every environment's cleanup runs
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    # SIGTERM (CI cancelling, `kill`) and SIGHUP unwind like Ctrl-C, so every environment's cleanup runs
+    ownership.install_signal_handlers()
     try:
         return COMMANDS[args.command](args)
     except MwaaVerifyError as exc:
@@ -98,12 +96,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mwaa-verify: error: AWS refused or could not be reached: {aws_problem(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("mwaa-verify: interrupted; everything started was stopped", file=sys.stderr)
+        left = ownership.stop_everything()
+        if left:
+            print(f"mwaa-verify: interrupted; still there, remove by hand: {'; '.join(left)}", file=sys.stderr)
+        else:
+            print("mwaa-verify: interrupted; everything started was stopped", file=sys.stderr)
         return 130
-
-
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -197,6 +197,15 @@ def _signal(pid: int, signum: int) -> None:
         os.kill(pid, signum)
 
 
+def running(pid: int) -> bool:
+    """True while `pid` runs; a process that exited and waits to be reaped (a zombie) no longer does."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2 :].split()[0] not in ("Z", "X")
+
+
 def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -284,11 +293,9 @@ def stop(process: subprocess.Popen[bytes], scratch: Path, grace: float = _KILL_W
             ]
 
         try:
-            if members():
-                # safe: the leader is not reaped yet, so no other group can have this id
-                with suppress(ProcessLookupError, PermissionError):
-                    os.killpg(leader, signal.SIGTERM)
-                _stop(members, grace)
+            # one SIGTERM each (a second could interrupt the cleanup the first started), SIGKILL after `grace`;
+            # the leader is not reaped yet, so no other group can have its id
+            _stop(members, grace)
             # an mwaa-verify child (the suites' pytest) may have been killed before it cleaned up
             _sweep(lambda owner: owner == leader, quiet=True)
         finally:

@@ -77,6 +77,10 @@ def pytest_configure(config: pytest.Config) -> None:
     names = {option: config.getoption(option) for option in ENVIRONMENT_OPTIONS.values()}
     if not any(names.values()) and not config.getoption("mwaa_config"):
         return
+    # SIGTERM and SIGHUP end the session like Ctrl-C does: fixtures and environments are closed, servers stopped
+    from mwaa_verify import ownership
+
+    ownership.install_signal_handlers()
     try:
         loaded = loaded_config(config)
         for name in names.values():

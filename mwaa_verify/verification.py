@@ -8,17 +8,18 @@ work the same from a checkout and from an installed wheel.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from mwaa_verify import progress
+from mwaa_verify import ownership, progress
 from mwaa_verify.errors import ConfigError
 from mwaa_verify.report.allure_html import generate_html
 from mwaa_verify.report.summary import read_results, write_summary
 
+# how long the suites' pytest may take to stop its environments after SIGTERM
+SUITES_GRACE_SECONDS = 120
 SUITE_NAMES = ("dag_import", "metadata_parity", "log_copy", "environment_config", "iam_policy")
 
 
@@ -58,9 +59,15 @@ def run_verification(
         "-q", "-rfE", "--tb=short", *(["--mwaa-config", str(config_path)] if config_path else []), *extra_args,
     ]  # fmt: skip
     with progress.step(f"verifying {source} -> {target}: {', '.join(suites)}"):
-        completed = subprocess.run(
-            command, capture_output=True, text=True, stdin=subprocess.DEVNULL, env={**os.environ, "COLUMNS": "250"}
-        )
+        # its own process group: on Ctrl-C or SIGTERM it gets SIGTERM and stops its environments before we
+        # go on (SIGKILL only if it has not after a while; then what it left is swept)
+        scratch = ownership.make_owned_dir("suites")
+        try:
+            completed = ownership.run(
+                command, scratch, None, env={**os.environ, "COLUMNS": "250"}, cwd=Path.cwd(), grace=SUITES_GRACE_SECONDS
+            )
+        finally:
+            ownership.remove_owned_dir(scratch)
     (reports / "pytest-output.txt").write_text(completed.stdout + completed.stderr, encoding="utf-8")
     if not results.is_dir():  # pytest refused before running anything: a usage error
         raise ConfigError((completed.stderr or completed.stdout).strip().splitlines()[-1])

@@ -220,8 +220,6 @@ def _traversable(path: Path) -> bool:
 def _wait_gone(pid: int, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not ownership.running(pid):
             return
         time.sleep(0.1)

@@ -105,12 +105,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from mwaa_verify.demo import demo_summary, run_demo
+    from mwaa_verify.demo import demo_summary, run_demo, unexpected_failures
 
     config = load_config(args.mwaa_config)
     result = run_demo(config, args.workdir, args.source_version, args.target_version, args.reports)
     print(demo_summary(result))
-    return 0
+    return 1 if unexpected_failures(result.verification) else 0
 
 
 def _envs(args: argparse.Namespace) -> int:

@@ -145,6 +145,11 @@ def task_process_running(scratch: Path) -> bool:
     return any("tasks run" in line for line in processes_in(scratch))
 
 
+def both_up_and_probing(scratch: Path) -> bool:
+    running = processes_in(scratch)
+    return len(postgres_servers_under(str(scratch))) == 2 and any("dag_probe.py" in line for line in running)
+
+
 def test_close_stops_the_server_and_removes_the_files(cache_dir: Path) -> None:
     environment = EphemeralEnvironment(EphemeralConfig(name="closed", airflow_version=DEMO_SOURCE_VERSION), cache_dir)
     environment.start()
@@ -215,9 +220,8 @@ def test_interrupt_during_the_verification_of_mwaa_verify_run(
     run = ["mwaa_verify.cli", "--mwaa-config", str(config), "run", "--source", "old", "--target", "new"]
     tool = Tool([*run, "--suite", "dag_import", "--reports", str(scratch / "reports")], scratch, cache_dir)
     tool.wait_for_line("verifying old -> new")
-    # the suites' pytest, a child of the tool, has provisioned both environments and parses the DAGs
-    tool.wait_until(lambda: any("dag_probe.py" in line for line in processes_in(scratch)), "the DAG probe")
-    assert len(postgres_servers_under(str(scratch))) == 2
+    # the suites' pytest, a child of the tool, runs both environments and parses their DAGs
+    tool.wait_until(lambda: both_up_and_probing(scratch), "both servers up and a DAG probe")
 
     exit_code, output = tool.stop(signum)
 
@@ -234,8 +238,7 @@ def test_interrupt_during_pytest_suites_stops_its_environments(
     suite = str(suites_dir() / "test_dag_import.py")
     pytest_args = ["pytest", suite, "--source", "old", "--target", "new", "--mwaa-config", str(config)]
     tool = Tool([*pytest_args, "-p", "no:cacheprovider", "-o", "addopts="], scratch, cache_dir)
-    tool.wait_until(lambda: any("dag_probe.py" in line for line in processes_in(scratch)), "the DAG probe")
-    assert len(postgres_servers_under(str(scratch))) == 2
+    tool.wait_until(lambda: both_up_and_probing(scratch), "both servers up and a DAG probe")
 
     exit_code, output = tool.stop(signum)
 

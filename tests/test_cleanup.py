@@ -57,8 +57,9 @@ def leftover_dirs(scratch: Path) -> list[str]:
 
 @pytest.fixture
 def scratch(request: pytest.FixtureRequest) -> Iterator[Path]:
-    """The TMPDIR of the tool under test; traversable, since PostgreSQL may run as the postgres user."""
-    path = Path(tempfile.mkdtemp(prefix="cleanup-test-"))
+    """The TMPDIR of the tool under test; traversable, since PostgreSQL may run as the postgres user. Short,
+    so that the tool keeps LocalExecutor's sockets (paths of at most 107 bytes) in it too."""
+    path = Path(tempfile.mkdtemp(prefix="mvc-", dir="/tmp"))
     path.chmod(0o711)
     yield path
     for line in processes_in(path):  # never leave a failed case's processes to the next one
@@ -133,7 +134,8 @@ class Tool:
             rest = self.process.communicate(timeout=300)[1] or ""
         finally:
             self.process.kill()
-        return "".join(self.stderr) + rest + self.output.read_text()
+        runs = [f"\n--- {log}:\n{log.read_text()[-3000:]}" for log in self.output.parent.rglob("runs/*.log")]
+        return "".join(self.stderr) + rest + self.output.read_text() + "".join(runs)
 
 
 def assert_nothing_left(scratch: Path, *also: Path) -> None:
@@ -142,7 +144,8 @@ def assert_nothing_left(scratch: Path, *also: Path) -> None:
 
 
 def task_process_running(scratch: Path) -> bool:
-    return any("tasks run" in line for line in processes_in(scratch))
+    """A LocalExecutor worker of the backfill runs a task (Airflow renames its processes so)."""
+    return any("airflow task supervisor" in line or "airflow task runner" in line for line in processes_in(scratch))
 
 
 def both_up_and_probing(scratch: Path) -> bool:

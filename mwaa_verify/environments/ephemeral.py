@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import tempfile
 import zlib
 from datetime import date
 from pathlib import Path
@@ -29,6 +30,8 @@ from mwaa_verify.environments.virtualenv import ensure_virtualenv
 MIGRATE_TIMEOUT_SECONDS = 900
 RUN_TIMEOUT_SECONDS = 900
 
+# 107 bytes for an AF_UNIX path, less "/mwaa-verify-pid4194304-tmp-XXXXXXXX/pymp-XXXXXXXX/listener-XXXXXXXX"
+_LONGEST_SOCKET_PARENT = 107 - 68
 _open_environments: set[EphemeralEnvironment] = set()
 
 
@@ -85,9 +88,11 @@ class EphemeralEnvironment(HostAirflow):
         self.airflow_home = self.workdir / "home"
         self.dags_folder = self.workdir / "dags"
         self.base_log_folder = self.workdir / "logs"
-        # short on purpose: LocalExecutor puts AF_UNIX sockets here, and their paths are limited to 107 bytes
+        # short on purpose: LocalExecutor puts AF_UNIX sockets here (pymp-XXXXXXXX/listener-XXXXXXXX), and
+        # their paths are limited to 107 bytes; a TMPDIR too long for that is passed over for /tmp
+        parent = None if len(tempfile.gettempdir()) <= _LONGEST_SOCKET_PARENT else Path("/tmp")
         with ownership.deferred_signals():
-            self._scratch = ownership.make_owned_dir("tmp")
+            self._scratch = ownership.make_owned_dir("tmp", parent)
         for folder in (self.airflow_home, self.base_log_folder):
             folder.mkdir(parents=True, exist_ok=True)
         if self.config.dags_folder is not None:

@@ -102,6 +102,7 @@ class HostAirflow(Environment):
             extra = dict(extra_env or {})
             if self.airflow_home is None:
                 # never let Airflow create ~/airflow behind the user's back
+                (scratch / "home").mkdir()
                 extra.setdefault("AIRFLOW_HOME", str(scratch / "home"))
             try:
                 completed = ownership.run([str(self.python), *args], scratch, timeout, env=self.process_env(extra))

@@ -107,6 +107,18 @@ def make_owned_dir(what: str, parent: Path | None = None, keep: bool = False) ->
     return path
 
 
+@contextmanager
+def owned_dir(what: str) -> Iterator[Path]:
+    """`with owned_dir("export") as path:` a temporary directory that is gone afterwards, and that a later
+    run removes if this one is killed (it may hold decrypted secrets)."""
+    sweep_stale()
+    path = make_owned_dir(what)
+    try:
+        yield path
+    finally:
+        remove_owned_dir(path)
+
+
 def remove_owned_dir(path: Path) -> None:
     """Stop whatever still runs inside `path`, then remove it."""
     with deferred_signals():

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from mwaa_verify import ownership
 from mwaa_verify.errors import ExportError
 
 
@@ -51,7 +51,7 @@ def staged_for_writing(location: Location) -> Iterator[Path]:
     """A local directory to write an export into; it appears at `location` only when the block succeeds,
     so a failed or interrupted export never leaves a half-written one behind under the final name."""
     if location.is_s3:
-        with tempfile.TemporaryDirectory(prefix="mwaa-verify-export-") as scratch:
+        with ownership.owned_dir("export") as scratch:
             yield Path(scratch)
             bucket, prefix = location.bucket_and_prefix()
             client = _s3()
@@ -86,7 +86,7 @@ def fetched_for_reading(location: Location) -> Iterator[Path]:
         return
     bucket, prefix = location.bucket_and_prefix()
     client = _s3()
-    with tempfile.TemporaryDirectory(prefix="mwaa-verify-import-") as scratch:
+    with ownership.owned_dir("import") as scratch:
         paginator = client.get_paginator("list_objects_v2")
         found = False
         for page in paginator.paginate(Bucket=bucket, Prefix=f"{prefix}/" if prefix else ""):

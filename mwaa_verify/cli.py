@@ -5,17 +5,15 @@ Global options (--mwaa-config, -q) are accepted before and after the command nam
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import FrameType
 from typing import NoReturn
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from mwaa_verify import progress
+from mwaa_verify import ownership, progress
 from mwaa_verify.airflow.versions import DEMO_SOURCE_VERSION, DEMO_TARGET_VERSION, AirflowVersion
 from mwaa_verify.config import (
     ContainerConfig,
@@ -181,8 +179,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # a usage mistake (its one line already printed), or --help
         return int(exc.code or 0)
     progress.set_quiet(args.quiet)
-    # SIGTERM (CI cancelling, `kill`) unwinds like Ctrl-C, so every environment's cleanup runs
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    # SIGTERM (CI cancelling, `kill`) and SIGHUP unwind like Ctrl-C, so every environment's cleanup runs
+    ownership.install_signal_handlers()
     try:
         return COMMANDS[args.command](args)
     except MwaaVerifyError as exc:
@@ -192,7 +190,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mwaa-verify: error: AWS refused or could not be reached: {aws_problem(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("mwaa-verify: interrupted; everything started was stopped", file=sys.stderr)
+        left = ownership.stop_everything()
+        if left:
+            print(f"mwaa-verify: interrupted; still there, remove by hand: {'; '.join(left)}", file=sys.stderr)
+        else:
+            print("mwaa-verify: interrupted; everything started was stopped", file=sys.stderr)
         return 130
     except OSError as exc:  # a path no check above foresaw: still one line naming it, never a traceback
         print(f"mwaa-verify: error: {os_error_line(exc)}", file=sys.stderr)
@@ -201,12 +203,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress.set_quiet(False)  # main() may be called again in the same process (tests, embedding)
 
 
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
 def _demo(args: argparse.Namespace) -> int:
-    from mwaa_verify.demo import demo_summary, run_demo
+    from mwaa_verify.demo import demo_summary, run_demo, unexpected_failures
 
     source = provisionable_version(args.source_version, "--source-version")
     target = provisionable_version(args.target_version, "--target-version")
@@ -221,7 +219,7 @@ def _demo(args: argparse.Namespace) -> int:
     _check_cache_dir(config.cache_dir)
     result = run_demo(config, args.workdir, source, target, args.reports)
     print(demo_summary(result))
-    return 0
+    return 1 if unexpected_failures(result.verification) else 0
 
 
 def _envs(args: argparse.Namespace) -> int:

@@ -93,6 +93,10 @@ def pytest_configure(config: pytest.Config) -> None:
     export = config.getoption("mwaa_export")
     if not any(names.values()) and not config.getoption("mwaa_config") and not export:
         return
+    # SIGTERM and SIGHUP end the session like Ctrl-C does: fixtures and environments are closed, servers stopped
+    from mwaa_verify import ownership
+
+    ownership.install_signal_handlers()
     try:
         loaded = loaded_config(config)
         for name in names.values():

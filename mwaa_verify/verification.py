@@ -12,14 +12,13 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
-import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from mwaa_verify import progress
+from mwaa_verify import ownership, progress
 from mwaa_verify.errors import ConfigError
 from mwaa_verify.report import history
 from mwaa_verify.report.allure_html import generate_html
@@ -34,6 +33,8 @@ from mwaa_verify.report.runs import (
 )
 from mwaa_verify.report.summary import Summary, read_results, write_summary
 
+# how long the suites' pytest may take to stop its environments after SIGTERM
+SUITES_GRACE_SECONDS = 120
 SUITE_NAMES = ("dag_import", "metadata_parity", "log_copy", "environment_config", "iam_policy")
 
 
@@ -104,10 +105,16 @@ def run_verification(
             "-q", "-rfE", "--tb=short", *(["--mwaa-config", str(config_path)] if config_path else []), *extra_args,
         ]  # fmt: skip
         with progress.step(f"verifying {source} -> {target}: {', '.join(suites)} (run {run_id})"):
-            completed = subprocess.run(
-                pytest_command, capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                env={**os.environ, RUN_ID_ENV: run_id, COMMAND_ENV: command, "COLUMNS": "250"},
-            )  # fmt: skip
+            # its own process group: on Ctrl-C or SIGTERM it gets SIGTERM and stops its environments before we
+            # go on (SIGKILL only if it has not after a while; then what it left is swept)
+            scratch = ownership.make_owned_dir("suites")
+            try:
+                completed = ownership.run(
+                    pytest_command, scratch, None, cwd=Path.cwd(), grace=SUITES_GRACE_SECONDS,
+                    env={**os.environ, RUN_ID_ENV: run_id, COMMAND_ENV: command, "COLUMNS": "250"},
+                )  # fmt: skip
+            finally:
+                ownership.remove_owned_dir(scratch)
         output = run_dir / "pytest-output.txt"
         output.write_text(completed.stdout + completed.stderr, encoding="utf-8")
         if completed.returncode == USAGE_ERROR or not results.is_dir():  # pytest refused before running anything

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 
 from aws_double import AirflowRestApi
 
+from mwaa_verify import ownership
 from mwaa_verify.environments.ephemeral import EphemeralEnvironment
 
 READY_SECONDS = 180
@@ -34,6 +35,8 @@ def serve(
     assert environment.workdir is not None
     port = free_port()
     log_path = environment.workdir / "web.log"
+    # its own process group and working directory: stopped with its workers, also those that escape the group
+    scratch = ownership.make_owned_dir("web")
     with log_path.open("w") as log:
         process = subprocess.Popen(
             [str(environment.python), "-m", "airflow", *command, str(port)],
@@ -41,6 +44,7 @@ def serve(
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            cwd=scratch,
             start_new_session=True,
         )
     url = f"http://127.0.0.1:{port}"
@@ -56,12 +60,8 @@ def serve(
                 time.sleep(1)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        ownership.stop(process, scratch, grace=60)
+        ownership.remove_owned_dir(scratch)
 
 
 @contextmanager

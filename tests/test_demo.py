@@ -6,11 +6,14 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from conftest import postgres_servers_under
+from mwaa_verify.demo import DemoRunFailed, check_history
+from mwaa_verify.environments.ephemeral import EphemeralEnvironment
 
 pytestmark = pytest.mark.slow
 
@@ -33,10 +36,15 @@ def test_demo_builds_a_migration_and_prints_both_dag_reports(tmp_path: Path) -> 
     assert "FAILS: ModuleNotFoundError: No module named 'airflow.operators.bash_operator'" in out
     assert "FAILS: RuntimeError: Direct database access via the ORM is not allowed in Airflow 3.0" in out
     # the source has the runs it was given: demo_failing is the only run meant to fail
-    assert "Runs that ended failed on the source (expected for demo_failing): demo_failing\n" in out
+    assert "Runs that ended failed on the source, as intended: demo_failing\n" in out
     # migrated: the target holds the source's history and task logs
-    task_instances = next(line for line in out.splitlines() if line.startswith("task_instance "))
-    assert task_instances.split()[1:] == ["13", "13"]
+    # the same history every time: the mapped task instances ran, each task once (demo_retry twice)
+    table = out[out.index("Metadata rows and task logs") : out.index("Import of")]
+    rows = {line.split()[0]: line.split()[1:] for line in table.splitlines()[1:] if line.strip()}
+    assert {table: rows[table][0] for table in ("dag_run", "task_instance", "task_instance_history", "xcom")} == {
+        "dag_run": "6", "task_instance": "13", "task_instance_history": "1", "xcom": "20"
+    }  # fmt: skip
+    assert rows["task_instance"] == ["13", "13"]
     assert next(line for line in out.splitlines() if line.startswith("task log files")).split()[-2:] == ["14", "14"]
     # verified: everything passes except what the legacy DAGs break, each with its reason
     failed = out.replace("\n      ", " ").splitlines()  # failure lines wrap at word boundaries
@@ -60,5 +68,18 @@ def test_demo_builds_a_migration_and_prints_both_dag_reports(tmp_path: Path) -> 
         assert api_key not in text and password not in text
     for path in (p for p in reports.rglob("*") if p.is_file()):
         assert api_key.encode() not in path.read_bytes() and password.encode() not in path.read_bytes(), path
-    assert not postgres_servers_under(str(workdir)) and not postgres_servers_under("/pg-")
+    # every server this demo started is stopped (its data directories are in the workdir or this session's TMPDIR)
+    assert not postgres_servers_under(str(workdir)) and not postgres_servers_under(tempfile.gettempdir())
     assert "Traceback" not in completed.stderr
+
+
+def test_a_run_that_did_not_do_what_was_intended_fails_the_demo(airflow2: EphemeralEnvironment) -> None:
+    # airflow2 ran demo_etl for two dates, both successful; demo_mapped never ran
+    check_history(airflow2, "demo_etl", "success")
+
+    with pytest.raises(DemoRunFailed, match=r"af2: demo_mapped did not run as intended .*: no run was recorded"):
+        check_history(airflow2, "demo_mapped", "success")
+    with pytest.raises(DemoRunFailed) as failed:
+        check_history(airflow2, "demo_etl", "failed")
+    assert "demo_etl did not run as intended (every run and task failed): run backfill__2024-03-01" in str(failed.value)
+    assert "task extract is success" in str(failed.value) and str(airflow2.workdir) in str(failed.value)

@@ -11,13 +11,16 @@ from __future__ import annotations
 import atexit
 import base64
 import configparser
+import json
 import os
+import re
 import shutil
 import tempfile
+import zlib
 from datetime import date
 from pathlib import Path
 
-from mwaa_verify import progress
+from mwaa_verify import ownership, progress
 from mwaa_verify.airflow.versions import AirflowVersion
 from mwaa_verify.config import EphemeralConfig
 from mwaa_verify.environments.local import HostAirflow
@@ -29,6 +32,8 @@ from mwaa_verify.errors import EnvironmentStartError
 MIGRATE_TIMEOUT_SECONDS = 900
 RUN_TIMEOUT_SECONDS = 900
 
+# 107 bytes for an AF_UNIX path, less "/mwaa-verify-pid4194304-tmp-XXXXXXXX/pymp-XXXXXXXX/listener-XXXXXXXX"
+_LONGEST_SOCKET_PARENT = 107 - 68
 _open_environments: set[EphemeralEnvironment] = set()
 
 
@@ -67,6 +72,7 @@ class EphemeralEnvironment(HostAirflow):
         self.workdir: Path | None = None
         self.cluster: PostgresCluster | None = None
         self._scratch: Path | None = None
+        self._workdir_lock: ownership.WorkdirLock | None = None
         self._keep_files = config.workdir is not None
         super().__init__(
             name=config.name,
@@ -86,6 +92,7 @@ class EphemeralEnvironment(HostAirflow):
     def start(self) -> None:
         if self.started:
             return
+        ownership.install_signal_handlers()
         _open_environments.add(self)
         try:
             self._provision()
@@ -94,15 +101,20 @@ class EphemeralEnvironment(HostAirflow):
             raise
 
     def _provision(self) -> None:
+        ownership.sweep_stale()  # what a killed run left: its servers stopped, its files removed
         self.python = ensure_virtualenv(
             self.cache_dir, self.version, self.config.python_version, self.config.requirements
         )
-        self.workdir = self._make_workdir()
+        with ownership.deferred_signals():
+            self.workdir = self._make_workdir()
         self.airflow_home = self.workdir / "home"
         self.dags_folder = self.workdir / "dags"
         self.base_log_folder = self.workdir / "logs"
-        # short on purpose: LocalExecutor puts AF_UNIX sockets here, and their paths are limited to 107 bytes
-        self._scratch = Path(tempfile.mkdtemp(prefix="mwaa-verify-tmp-"))
+        # short on purpose: LocalExecutor puts AF_UNIX sockets here (pymp-XXXXXXXX/listener-XXXXXXXX), and
+        # their paths are limited to 107 bytes; a TMPDIR too long for that is passed over for /tmp
+        parent = None if len(tempfile.gettempdir()) <= _LONGEST_SOCKET_PARENT else Path("/tmp")
+        with ownership.deferred_signals():
+            self._scratch = ownership.make_owned_dir("tmp", parent)
         for folder in (self.airflow_home, self.base_log_folder):
             folder.mkdir(parents=True, exist_ok=True)
         if self.config.dags_folder is not None:
@@ -126,11 +138,18 @@ class EphemeralEnvironment(HostAirflow):
     def _make_workdir(self) -> Path:
         if self.config.workdir is not None:
             workdir = self.config.workdir
-            if workdir.exists():
-                shutil.rmtree(workdir)
-            workdir.mkdir(parents=True)
+            # refuses while another run uses it; stops what a killed run left running in it
+            self._workdir_lock = ownership.WorkdirLock(workdir)
+            self._workdir_lock.acquire()
+            for entry in workdir.iterdir():  # the previous run's files, all but the lock just taken
+                if entry.name == ownership.LOCK_FILE:
+                    continue
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry)
+                else:
+                    entry.unlink()
             return workdir
-        workdir = Path(tempfile.mkdtemp(prefix=f"mwaa-verify-{self.name}-"))
+        workdir = ownership.make_owned_dir(self.name)
         # traversable (not listable) by others: the PostgreSQL server may run as the postgres user
         workdir.chmod(0o711)
         return workdir
@@ -188,34 +207,77 @@ class EphemeralEnvironment(HostAirflow):
     def run_dag(self, dag_id: str, start: date, end: date | None = None) -> bool:
         """Run a DAG for the scheduled dates in [start, end]; True if every run succeeded.
 
-        2.x backfills through its executor, which writes per-attempt task log files. 3.x runs `dags test`
-        for `start`, which records the run and its task instances in the metadata database. Airflow's
-        output is kept in `<workdir>/runs/<dag_id>.log`, so a failed run can be read afterwards.
+        2.x backfills through LocalExecutor, which writes per-attempt task log files. Its backfill expands
+        mapped tasks only if it hears from the executor that their upstream task finished before it reads
+        the success from the database, which depends on timing ("BackfillJob is deadlocked", the mapped
+        task instances never run). So a DAG with mapped tasks is backfilled in two passes: first the tasks
+        upstream of them, then the whole DAG, whose backfill expands them from the start; the same history
+        every time. 3.x runs `dags test` for `start`, which records the run and its task instances in the
+        metadata database. Airflow's output is kept in `<workdir>/runs/<dag_id>.log`.
         """
         assert self.workdir is not None, "start the environment first"
         if self.version.is_airflow3:
-            args: tuple[str, ...] = ("dags", "test", dag_id, start.isoformat())
+            passes: list[tuple[str, ...]] = [("dags", "test", dag_id, start.isoformat())]
         else:
-            last = (end or start).isoformat()
-            args = ("dags", "backfill", dag_id, "--start-date", start.isoformat(), "--end-date", last, "-y")
-        completed = self.airflow(*args, timeout=RUN_TIMEOUT_SECONDS, check=False)
+            backfill = ("dags", "backfill", dag_id, "--start-date", start.isoformat(), "--end-date",
+                        (end or start).isoformat(), "-y")  # fmt: skip
+            upstream = self._upstream_of_mapped(dag_id)
+            passes = [(*backfill, "--task-regex", f"^({'|'.join(map(re.escape, upstream))})$")] if upstream else []
+            passes.append(backfill)
+        output = []
+        for args in passes:
+            completed = self.airflow(*args, timeout=RUN_TIMEOUT_SECONDS, check=False)
+            output.append(f"$ airflow {' '.join(args)}\nexit {completed.returncode}\n")
+            output.append(f"{completed.stdout}\n{completed.stderr}")
+            if completed.returncode != 0:
+                break
         runs = self.workdir / "runs"
         runs.mkdir(exist_ok=True)
-        (runs / f"{dag_id}.log").write_text(
-            f"$ airflow {' '.join(args)}\nexit {completed.returncode}\n{completed.stdout}\n{completed.stderr}",
-            encoding="utf-8",
-        )
+        (runs / f"{dag_id}.log").write_text("\n".join(output), encoding="utf-8")
         return completed.returncode == 0
 
+    def _upstream_of_mapped(self, dag_id: str) -> list[str]:
+        """Task ids upstream of the DAG's mapped tasks, from its serialized form (empty if it is not parsed)."""
+        serialized = next((row for row in self.metadata.rows("serialized_dag") if row["dag_id"] == dag_id), None)
+        if serialized is None:
+            return []
+        data = serialized.get("data")
+        if data is None and serialized.get("data_compressed"):
+            data = json.loads(zlib.decompress(serialized["data_compressed"]))
+        if isinstance(data, str | bytes):
+            data = json.loads(data)
+        tasks = [task.get("__var", task) for task in (data or {}).get("dag", {}).get("tasks", [])]
+        upstream: dict[str, set[str]] = {task["task_id"]: set() for task in tasks}
+        for task in tasks:
+            for downstream in task.get("downstream_task_ids", ()):
+                upstream.setdefault(downstream, set()).add(task["task_id"])
+        found: set[str] = set()
+        pending = [upstream_id for task in tasks if task.get("_is_mapped") for upstream_id in upstream[task["task_id"]]]
+        while pending:
+            task_id = pending.pop()
+            if task_id not in found:
+                found.add(task_id)
+                pending.extend(upstream.get(task_id, ()))
+        return sorted(found)
+
     def close(self) -> None:
-        super().close()
-        if self.cluster is not None:
-            self.cluster.stop()
-            self.cluster = None
-        if self._scratch is not None:
-            shutil.rmtree(self._scratch, ignore_errors=True)
-            self._scratch = None
-        if self.workdir is not None and not self._keep_files:
-            shutil.rmtree(self.workdir, ignore_errors=True)
-            self.workdir = None
-        _open_environments.discard(self)
+        """Stop everything, remove what is not kept. A Ctrl-C or SIGTERM meanwhile waits until it is done."""
+        with ownership.deferred_signals():
+            super().close()
+            # first what Airflow left running (task processes of an interrupted backfill), then the server
+            for folder in (self._scratch, self.workdir):
+                if folder is not None:
+                    ownership.stop_processes_under([folder])
+            if self.cluster is not None:
+                self.cluster.stop()
+                self.cluster = None
+            if self._scratch is not None:
+                ownership.remove_owned_dir(self._scratch)
+                self._scratch = None
+            if self.workdir is not None and not self._keep_files:
+                ownership.remove_owned_dir(self.workdir)
+                self.workdir = None
+            if self._workdir_lock is not None:
+                self._workdir_lock.release()
+                self._workdir_lock = None
+            _open_environments.discard(self)

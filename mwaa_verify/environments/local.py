@@ -11,13 +11,12 @@ import configparser
 import json
 import os
 import subprocess
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from mwaa_verify import progress
+from mwaa_verify import ownership, progress
 from mwaa_verify.airflow import log_paths
 from mwaa_verify.airflow.secrets import FernetKeys
 from mwaa_verify.config import LocalConfig
@@ -98,21 +97,20 @@ class HostAirflow(Environment):
         extra_env: Mapping[str, str] | None = None,
         check: bool = True,
     ) -> subprocess.CompletedProcess[str]:
-        """Run the environment's interpreter; failure is a ProbeError naming `what` with Airflow's own output."""
-        with tempfile.TemporaryDirectory(prefix="mwaa-verify-home-") as scratch_home:
+        """Run the environment's interpreter; failure is a ProbeError naming `what` with Airflow's own output.
+
+        The process runs in a group of its own, inside a temporary directory of this run; when it ends (or
+        times out, or we are interrupted) whatever it started that still runs is stopped with it.
+        """
+        scratch = ownership.make_owned_dir("run")
+        try:
             extra = dict(extra_env or {})
             if self.airflow_home is None:
                 # never let Airflow create ~/airflow behind the user's back
-                extra.setdefault("AIRFLOW_HOME", scratch_home)
+                (scratch / "home").mkdir()
+                extra.setdefault("AIRFLOW_HOME", str(scratch / "home"))
             try:
-                completed = subprocess.run(
-                    [str(self.python), *args],
-                    env=self.process_env(extra),
-                    capture_output=True,
-                    text=True,
-                    timeout=timeout,
-                    stdin=subprocess.DEVNULL,
-                )
+                completed = ownership.run([str(self.python), *args], scratch, timeout, env=self.process_env(extra))
             except OSError as exc:  # missing, not executable, not a program at all, a directory
                 state = f"cannot be run ({exc.strerror})" if self.python.exists() else "does not exist"
                 raise ConfigError(
@@ -120,7 +118,12 @@ class HostAirflow(Environment):
                     f"of the Airflow installation (e.g. /opt/airflow/venv/bin/python)"
                 ) from None
             except subprocess.TimeoutExpired:
-                raise ProbeError(f"environment {self.name!r}: {what} took longer than {timeout:.0f} s") from None
+                raise ProbeError(
+                    f"environment {self.name!r}: {what} took longer than {timeout:.0f} s; it was stopped, "
+                    f"with every process it started"
+                ) from None
+        finally:
+            ownership.remove_owned_dir(scratch)
         if completed.returncode != 0 and _NO_AIRFLOW in (completed.stderr or ""):
             raise ProbeError(
                 f"environment {self.name!r}: python {self.python} has no Airflow installed ({_NO_AIRFLOW}); point "
@@ -142,8 +145,9 @@ class HostAirflow(Environment):
     def _probe(
         self, script: str, args: Sequence[str], timeout: float, what: str, extra_env: Mapping[str, str] | None = None
     ) -> dict[str, Any]:
-        with tempfile.TemporaryDirectory(prefix="mwaa-verify-probe-") as scratch:
-            out = Path(scratch) / "report.json"
+        scratch = ownership.make_owned_dir("probe")
+        try:
+            out = scratch / "report.json"
             self.run([str(PROBES / script), *args, "--out", str(out)], timeout, what, extra_env=extra_env)
             try:
                 return json.loads(out.read_text(encoding="utf-8"))
@@ -152,6 +156,8 @@ class HostAirflow(Environment):
                     f"environment {self.name!r}: {what} wrote no readable report ({exc}); is {self.python} the "
                     f"Python interpreter of the Airflow installation? Point 'python' at it"
                 ) from None
+        finally:
+            ownership.remove_owned_dir(scratch)
 
     # -- the Environment interface -------------------------------------------------------------------
 
@@ -308,7 +314,7 @@ class HostAirflow(Environment):
         """For each attempt, what this Airflow's own log reader makes of it (task_log_probe.py)."""
         if not keys:
             return []
-        with tempfile.TemporaryDirectory(prefix="mwaa-verify-logs-") as scratch:
+        with ownership.owned_dir("logs") as scratch:
             requests = Path(scratch) / "requests.json"
             requests.write_text(json.dumps([key.__dict__ for key in keys]), encoding="utf-8")
             data = self._probe(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -21,6 +20,7 @@ from types import TracebackType
 
 import psycopg2
 
+from mwaa_verify import ownership
 from mwaa_verify.environments.postgres_binaries import (
     ServerAccount,
     ServerBinaries,
@@ -94,8 +94,11 @@ class PostgresCluster:
             _make_writable_dir(parent)
         if self._as_postgres_user:
             parent = _traversable_parent(parent)
-        # world-traversable, since the server may run as another OS user
-        self.root = Path(tempfile.mkdtemp(prefix="pg-", dir=parent))
+        ownership.sweep_stale()
+        # world-traversable, since the server may run as another OS user; named after this process, so that
+        # a later run stops the server and removes the files if this one is killed
+        with ownership.deferred_signals():
+            self.root = ownership.make_owned_dir("pg", parent, keep=self.keep_files)
         os.chmod(self.root, 0o755)
         if self._as_postgres_user:
             assert self._account is not None
@@ -140,7 +143,12 @@ class PostgresCluster:
             raise
 
     def stop(self) -> None:
-        """Stop the server and remove its files. Safe to call twice and after a failed start."""
+        """Stop the server and remove its files. Safe to call twice and after a failed start; a Ctrl-C or
+        SIGTERM that arrives meanwhile takes effect once it is done."""
+        with ownership.deferred_signals():
+            self._stop()
+
+    def _stop(self) -> None:
         if self.root is None:
             return
         pid = self.postmaster_pid()
@@ -150,8 +158,10 @@ class PostgresCluster:
             except EnvironmentStartError:
                 os.kill(pid, signal.SIGKILL)
             _wait_gone(pid)
+        # anything else working in its files: a server still starting when we were interrupted, a backend
+        ownership.stop_processes_under([self.root])
         if not self.keep_files:
-            shutil.rmtree(self.root, ignore_errors=True)
+            ownership.remove_owned_dir(self.root)
             self.root = None
 
     def postmaster_pid(self) -> int | None:
@@ -234,8 +244,6 @@ def _traversable(path: Path) -> bool:
 def _wait_gone(pid: int, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not ownership.running(pid):
             return
         time.sleep(0.1)

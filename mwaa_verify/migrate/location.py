@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import re
 import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from mwaa_verify import ownership
 from mwaa_verify.errors import ConfigError, ExportError
 
 # S3's rules for general purpose bucket names: 3-63 characters, lowercase letters, digits, dots and hyphens,
@@ -121,7 +121,7 @@ def staged_for_writing(location: Location, manifest: str = MANIFEST) -> Iterator
     so a failed or interrupted export never leaves a half-written one behind under the final name."""
     what = "a snapshot" if manifest == SNAPSHOT_MANIFEST else "an export"
     if location.is_s3:
-        with tempfile.TemporaryDirectory(prefix="mwaa-verify-export-") as scratch:
+        with ownership.owned_dir("export") as scratch:
             yield Path(scratch)
             bucket, prefix = location.bucket_and_prefix()
             client = _s3()
@@ -161,7 +161,7 @@ def fetched_for_reading(location: Location, manifest: str | None = MANIFEST) -> 
         return
     bucket, prefix = location.bucket_and_prefix()
     client = _s3()
-    with tempfile.TemporaryDirectory(prefix="mwaa-verify-import-") as scratch:
+    with ownership.owned_dir("import") as scratch:
         paginator = client.get_paginator("list_objects_v2")
         found = manifest is None
         start = f"{prefix}/" if prefix else ""

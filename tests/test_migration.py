@@ -25,7 +25,7 @@ from mwaa_verify.airflow.log_paths import TaskLogKey
 from mwaa_verify.airflow.secrets import Redactor
 from mwaa_verify.airflow.versions import DEMO_SOURCE_VERSION, DEMO_TARGET_VERSION
 from mwaa_verify.config import EphemeralConfig
-from mwaa_verify.demo import DEMO_DAGS, SEED_SCRIPT
+from mwaa_verify.demo import SEED_SCRIPT
 from mwaa_verify.environments.ephemeral import EphemeralEnvironment
 from mwaa_verify.environments.local import local_config_toml
 from mwaa_verify.errors import ExportError, ImportRefused
@@ -41,16 +41,6 @@ pytestmark = pytest.mark.slow
 
 SECRETS = {"password": "pw-Zq81-not-for-reports", "api_key": "key-Hh27-not-for-reports"}
 SUITE = Path(__file__).resolve().parent.parent / "suites" / "test_metadata_parity.py"
-# 3.x-ready DAGs only, so a faithful migration passes every test of the suite
-READY_DAGS = ("demo_etl.py", "demo_mapped.py", "demo_retry.py", "demo_failing.py")
-
-
-@pytest.fixture(scope="module")
-def ready_dags(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("ready_dags")
-    for name in READY_DAGS:
-        shutil.copy(DEMO_DAGS / name, folder / name)
-    return folder
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from conftest import junit_outcomes
 from mwaa_verify.airflow.versions import DEMO_SOURCE_VERSION, DEMO_TARGET_VERSION
 from mwaa_verify.config import EphemeralConfig, SnapshotConfig
-from mwaa_verify.demo import DEMO_DAGS, SEED_SCRIPT
+from mwaa_verify.demo import SEED_SCRIPT
 from mwaa_verify.environments.ephemeral import EphemeralEnvironment
 from mwaa_verify.environments.local import PROBES, local_config_toml
 from mwaa_verify.environments.snapshot import SnapshotEnvironment
@@ -32,15 +32,6 @@ pytestmark = pytest.mark.slow
 
 MWAA_DR = "mwaa-dr==2.2.0"
 SECRETS = {"password": "pw-Dr42-not-for-reports", "api_key": "key-Dr42-not-for-reports"}
-READY_DAGS = ("demo_etl.py", "demo_mapped.py", "demo_retry.py", "demo_failing.py")
-
-
-@pytest.fixture(scope="module")
-def ready_dags(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("ready_dags")
-    for name in READY_DAGS:
-        shutil.copy(DEMO_DAGS / name, folder / name)
-    return folder
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from conftest import junit_outcomes
 from mwaa_verify.airflow.versions import DEMO_TARGET_VERSION
 from mwaa_verify.cli import main
 from mwaa_verify.config import EphemeralConfig, SnapshotConfig
-from mwaa_verify.demo import DEMO_DAGS, SEED_SCRIPT, TARGET_AIRFLOW_CONFIG
+from mwaa_verify.demo import SEED_SCRIPT, TARGET_AIRFLOW_CONFIG
 from mwaa_verify.environments.ephemeral import EphemeralEnvironment
 from mwaa_verify.environments.local import local_config_toml
 from mwaa_verify.environments.snapshot import ReadOnlySnapshot, SnapshotEnvironment
@@ -32,16 +32,7 @@ pytestmark = pytest.mark.slow
 
 BEFORE_VERSION = "2.11.2"
 SECRETS = {"password": "pw-Sn4p-not-for-reports", "api_key": "key-Sn4p-not-for-reports"}
-READY_DAGS = ("demo_etl.py", "demo_mapped.py", "demo_retry.py", "demo_failing.py")
 SUITES = ("metadata_parity", "log_copy", "dag_import", "environment_config")
-
-
-@pytest.fixture(scope="module")
-def ready_dags(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("ready_dags")
-    for name in READY_DAGS:
-        shutil.copy(DEMO_DAGS / name, folder / name)
-    return folder
 
 
 @pytest.fixture(scope="module")

@@ -26,6 +26,7 @@ from mwaa_verify.migrate.export import export_metadata
 from mwaa_verify.migrate.import_ import ImportResult, import_metadata
 from mwaa_verify.migrate.logs import LogCopyResult, copy_task_logs
 from mwaa_verify.report import console
+from mwaa_verify.report.summary import Summary
 from mwaa_verify.verification import VerificationRun, run_verification
 
 DEMO_DAGS = Path(__file__).resolve().parent / "demo_dags"
@@ -203,6 +204,11 @@ def unexpected_failures(verification: VerificationRun) -> list[str]:
     return [line for line in failed if not any(mark in line for mark in EXPECTED_FAILURE_MARKS)]
 
 
+def _count_notes(summary: Summary) -> list[str]:
+    """Why a table's counts differ between the two sides yet its parity check passed (the parity suite's note)."""
+    return [f"  {table}: {counts.note}" for table, counts, status in summary.row_counts() if counts.note]
+
+
 def _write_config(workdir: Path, environments: tuple[EphemeralEnvironment, ...]) -> Path:
     """The demo's environments as `local` ones, so the suites reach them exactly as a user's own Airflow."""
     header = "# written by `mwaa-verify demo`: its two environments, while it runs\n\n"
@@ -229,6 +235,7 @@ def demo_summary(result: DemoResult) -> str:
     parts += [
         "Metadata rows and task logs, after the import and the log copy:",
         console.table(["table", *names], rows),
+        *_count_notes(result.verification.summary),
         "",
     ]
     imported = [

@@ -186,6 +186,9 @@ class _Importer:
                 else:
                     with progress.step(f"{self.target.name}: importing {spec.name}"):
                         self._import_table(connection, spec, outcome)
+                exported = self.manifest.tables.get(spec.name)
+                if outcome.skipped and exported is not None:
+                    outcome.rows_read = exported.rows  # what was not imported is counted, never shown as 0
                 if spec.name == "dag_run":
                     self._load_run_ids(connection)
                 if spec.name == "task_instance":

@@ -254,7 +254,8 @@ def _check(data: dict) -> CheckResult:
     for label in data.get("labels", []):
         found[label["name"]].append(label["value"])
     first = {name: values[0] for name, values in found.items()}
-    parameters = [f"{item['value']}" for item in data.get("parameters", [])]
+    # a placeholder parameter (a test generated with nothing to check gets the value None) is no subject
+    parameters = [f"{item['value']}" for item in data.get("parameters", []) if item.get("value") != "None"]
     message = (data.get("statusDetails") or {}).get("message") or ""
     status = data.get("status", "unknown")
     category = labels.category_of(status, message) if status in {"failed", "broken"} else ""
@@ -379,7 +380,7 @@ def to_markdown(summary: Summary) -> str:
         lines += [f"## Warnings ({len(summary.warnings)})", ""]
         lines += [f"- {_md(result.key)}: {_md(warning)}" for result, warning in summary.warnings] + [""]
     if summary.not_checked or summary.unchecked_suites or summary.suites_not_run:
-        lines += [f"## Not checked ({len(summary.not_checked)})", ""]
+        lines += [f"## Not checked ({_not_checked_count(summary)})", ""]
         lines += [f"- **{suite}: no check ran to a verdict**" for suite in summary.unchecked_suites]
         lines += [f"- **{suite}: not run** (not selected with --suite)" for suite in summary.suites_not_run]
         lines += [f"- {_md(result.key)}: {_md(result.reason)}" for result in summary.not_checked] + [""]
@@ -398,6 +399,13 @@ def to_markdown(summary: Summary) -> str:
             lines.append(f"| {_md(result.check)} | {_md(result.subject)} | {result.status} | {_md(_reason(result))} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def _not_checked_count(summary: Summary) -> str:
+    """What the Not checked heading counts: checks, and whole suites apart where there are any."""
+    checks = f"{len(summary.not_checked)} check(s)"
+    suites = len(summary.unchecked_suites) + len(summary.suites_not_run)
+    return f"{checks}, {suites} whole suite(s)" if suites else checks
 
 
 def _ordered(results: list[CheckResult]) -> list[CheckResult]:
@@ -473,7 +481,7 @@ def to_html(summary: Summary) -> str:
         parts.append(f"<h2>Warnings ({len(summary.warnings)})</h2>")
         parts.append(_table(["check", "warning"], [[("", r.key), ("r", w)] for r, w in summary.warnings]))
     if summary.not_checked or summary.unchecked_suites or summary.suites_not_run:
-        parts.append(f"<h2>Not checked ({len(summary.not_checked)})</h2>")
+        parts.append(f"<h2>Not checked ({e(_not_checked_count(summary))})</h2>")
         parts += [f"<p class='verdict gap'>{e(s)}: no check ran to a verdict</p>" for s in summary.unchecked_suites]
         if summary.suites_not_run:
             names = ", ".join(summary.suites_not_run)

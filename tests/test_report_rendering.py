@@ -15,6 +15,7 @@ from pathlib import Path
 import boto3
 import pytest
 from aws_double import REGION, AwsDouble, ScriptedRestApi
+from debian_packages import ensure_commands
 from test_run_reports import complete_policy, finish, put_environment, start_run
 
 from mwaa_verify.config import default_cache_dir
@@ -35,9 +36,10 @@ FAILURES = {
 
 
 def chromium() -> str:
+    if not (shutil.which("chromium") or shutil.which("chromium-browser")):
+        ensure_commands({"chromium": "chromium"}, "headless Chromium is needed to render the reports")
     found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        pytest.fail("headless Chromium is needed to render the reports: apt-get install -y chromium", pytrace=False)
+    assert found is not None
     return found
 
 
@@ -120,8 +122,7 @@ def test_summary_reads_at_any_width(wide_run: Path, width: int, tmp_path: Path) 
 
 
 def test_allure_report_opens_from_disk_with_our_categories(pytester: pytest.Pytester, tmp_path: Path) -> None:
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.fail("Node.js and npm are needed for the Allure HTML report: apt-get install -y nodejs npm")
+    ensure_commands({"node": "nodejs", "npm": "npm"}, "Node.js and npm are needed for the Allure HTML report")
     pytester.makepyfile(
         "\n".join(f"def test_{n}():\n    assert False, {message!r}\n" for n, message in enumerate(FAILURES.values()))
     )

@@ -22,7 +22,7 @@ import pytest
 from mwaa_verify.airflow.column_map import MIGRATED_TABLES
 from mwaa_verify.airflow.secrets import Redactor
 from mwaa_verify.config import ContainerConfig, EphemeralConfig
-from mwaa_verify.demo import DEMO_DAGS
+from mwaa_verify.demo import DEMO_DAGS, SEED_SCRIPT
 from mwaa_verify.environments.container import LABEL_OWNER_PID, ContainerEnvironment
 from mwaa_verify.environments.ephemeral import EphemeralEnvironment
 from mwaa_verify.environments.local import local_config_toml
@@ -35,6 +35,7 @@ from mwaa_verify.verification import run_verification
 SOURCE_VERSION = "2.10.5"
 TARGET_VERSION = "3.3.1"
 READY_DAGS = ("demo_etl.py", "demo_mapped.py")
+SECRETS = {"password": "pw-Kx41-not-for-reports", "api_key": "key-Rt90-not-for-reports"}
 BROKEN_DAG = "import airflow\nfrom airflow.operators.nonexistent_module import Nothing\n"
 
 
@@ -185,6 +186,7 @@ def test_container_source_migrates_to_an_ephemeral_target_faithfully(
     )
     target_config = EphemeralConfig(name="target", airflow_version=TARGET_VERSION, dags_folder=dags)
     with ContainerEnvironment(source_config) as source, EphemeralEnvironment(target_config, cache_dir) as target:
+        source.run(["-c", SEED_SCRIPT, json.dumps(SECRETS)], 300, "seeding variables and connections")
         source.parse_dags()
         for dag_id in ("demo_etl", "demo_mapped"):
             assert source.run_dag(dag_id, date(2024, 3, 1), date(2024, 3, 2)), dag_id
@@ -195,7 +197,7 @@ def test_container_source_migrates_to_an_ephemeral_target_faithfully(
 
         outcomes = {spec.name: compare_table(spec.name, source, target, Redactor()) for spec in MIGRATED_TABLES}
         compared = {name: outcome for name, outcome in outcomes.items() if not isinstance(outcome, NotApplicable)}
-        assert {"dag_run", "task_instance", "xcom"} <= set(compared)
+        assert {"dag_run", "task_instance", "xcom", "variable", "connection"} <= set(compared)
         for name, outcome in compared.items():
             assert outcome.is_faithful(extras_allowed=name in {"log", "job"}), name
 

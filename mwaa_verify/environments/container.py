@@ -211,9 +211,10 @@ class ContainerEnvironment(HostAirflow):
                 .with_env("POSTGRES_DB", POSTGRES_DB)
                 .with_network(self._network)
                 .with_network_aliases("postgres")
-                .with_bind_ports(5432, ("127.0.0.1",))  # type: ignore[arg-type]  (any free port, loopback only)
+                .with_name(self._container_name("postgres"))
                 .with_kwargs(**self._run_kwargs("postgres"))
             )
+            self._postgres.ports["5432/tcp"] = ("127.0.0.1",)  # any free port, on the loopback only
             self._postgres.start()
             port = self._mapped_port(self._postgres, 5432)
             self.sql_alchemy_conn = f"postgresql+psycopg2://{POSTGRES_USER}:{password}@127.0.0.1:{port}/{POSTGRES_DB}"
@@ -226,6 +227,7 @@ class ContainerEnvironment(HostAirflow):
                 .with_volume_mapping(str(self.base_log_folder), LOGS_IN, "rw")
                 .with_volume_mapping(str(PROBES), PROBES_IN, "ro")
                 .with_volume_mapping(str(self._out), OUT_IN, "rw")
+                .with_name(self._container_name("airflow"))
                 .with_kwargs(entrypoint=["python", "-c", _IDLE], **self._run_kwargs("airflow"))
             )
             if HOST_CA_BUNDLE.is_file():
@@ -243,11 +245,13 @@ class ContainerEnvironment(HostAirflow):
     def _run_kwargs(self, role: str) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
             "labels": {**self.labels(), f"{LABEL}.role": role},
-            "name": f"mwaa-verify-{self.name}-{role}-{uuid.uuid4().hex[:8]}",
         }
         if os.environ.get(CGROUP_PARENT_VARIABLE):
             kwargs["cgroup_parent"] = os.environ[CGROUP_PARENT_VARIABLE]
         return kwargs
+
+    def _container_name(self, role: str) -> str:
+        return f"mwaa-verify-{self.name}-{role}-{uuid.uuid4().hex[:8]}"
 
     def _airflow_image(self) -> str:
         image = self.config.airflow_image
@@ -460,9 +464,9 @@ class ContainerEnvironment(HostAirflow):
             for attribute in ("_airflow", "_postgres"):
                 container = getattr(self, attribute)
                 setattr(self, attribute, None)
-                if container is not None and container.get_wrapped_container() is not None:
+                if container is not None:
                     with contextlib.suppress(Exception):  # already gone
-                        container.get_wrapped_container().remove(force=True, v=True)
+                        container.stop(force=True, delete_volume=True)
             if self._network is not None:
                 with contextlib.suppress(Exception):
                     self._network.remove()

@@ -29,6 +29,7 @@ from mwaa_verify.environments.local import local_config_toml
 from mwaa_verify.errors import EnvironmentStartError
 from mwaa_verify.migrate.export import export_metadata
 from mwaa_verify.migrate.import_ import import_metadata
+from mwaa_verify.migrate.logs import copy_task_logs
 from mwaa_verify.parity.metadata import NotApplicable, compare_table
 from mwaa_verify.verification import run_verification
 
@@ -36,7 +37,7 @@ SOURCE_VERSION = "2.10.5"
 TARGET_VERSION = "3.3.1"
 READY_DAGS = ("demo_etl.py", "demo_mapped.py")
 SECRETS = {"password": "pw-Kx41-not-for-reports", "api_key": "key-Rt90-not-for-reports"}
-BROKEN_DAG = "import airflow\nfrom airflow.operators.nonexistent_module import Nothing\n"
+BROKEN_DAG = "from airflow import DAG\nfrom airflow.operators.nonexistent_module import Nothing\n"
 
 
 @pytest.fixture(scope="session")
@@ -126,9 +127,21 @@ def test_two_containers_report_dags_rows_and_logs(images: dict[str, str], dags: 
         assert environment.run_dag("demo_etl", date(2024, 3, 1))
         runs = [row for row in environment.rows("dag_run") if row["dag_id"] == "demo_etl"]
         assert [run["state"] for run in runs] == ["success"]
+        # 3.x `dags test` writes no per-attempt files; what a task writes in the container's log folder is listed
+        attempt = "dag_id=demo_etl/run_id=manual__1/task_id=load/attempt=1.log"
+        written = environment.exec(
+            [
+                "sh",
+                "-c",
+                f"mkdir -p $(dirname /opt/airflow/logs/{attempt}) && "
+                f"echo 'loaded 3 rows' > /opt/airflow/logs/{attempt}",
+            ],
+            60,
+        )
+        assert written.returncode == 0, written.stderr
         logs = list(environment.task_logs())
-        assert logs and all(log.dag_id == "demo_etl" for log in logs)
-        assert environment.read_task_log(logs[0])
+        assert [(log.dag_id, log.task_id, log.try_number) for log in logs] == [("demo_etl", "load", 1)]
+        assert environment.read_task_log(logs[0]) == b"loaded 3 rows\n"
         assert (folder / "broken.py").read_text() == BROKEN_DAG  # mounted read-only, never written
         pid_objects = engine_objects(container_engine.engine_env(), os.getpid())
         assert len([item for item in pid_objects if item.startswith("container")]) == 2, pid_objects
@@ -191,6 +204,12 @@ def test_container_source_migrates_to_an_ephemeral_target_faithfully(
         for dag_id in ("demo_etl", "demo_mapped"):
             assert source.run_dag(dag_id, date(2024, 3, 1), date(2024, 3, 2)), dag_id
         target.parse_dags()
+        source_logs = {log.name: log for log in source.task_logs()}
+        assert len(source_logs) >= 4  # 2.x backfills write one file per task attempt, in the mounted folder
+        copy_task_logs(source, target)
+        assert {log.name: log.sha256 for log in target.task_logs()} == {
+            name: log.sha256 for name, log in source_logs.items()
+        }
         export = tmp_path / "export"
         export_metadata(source, export, include_secrets=True)
         import_metadata(export, target)

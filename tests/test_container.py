@@ -22,7 +22,7 @@ import pytest
 from mwaa_verify.airflow.column_map import MIGRATED_TABLES
 from mwaa_verify.airflow.secrets import Redactor
 from mwaa_verify.config import ContainerConfig, EphemeralConfig
-from mwaa_verify.demo import DEMO_DAGS, SEED_SCRIPT
+from mwaa_verify.demo import DEMO_DAGS, SEED_SCRIPT, TARGET_AIRFLOW_CONFIG
 from mwaa_verify.environments.container import LABEL_OWNER_PID, ContainerEnvironment
 from mwaa_verify.environments.ephemeral import EphemeralEnvironment
 from mwaa_verify.environments.local import local_config_toml
@@ -197,7 +197,10 @@ def test_container_source_migrates_to_an_ephemeral_target_faithfully(
         dags_folder=dags,
         airflow_version=SOURCE_VERSION,
     )
-    target_config = EphemeralConfig(name="target", airflow_version=TARGET_VERSION, dags_folder=dags)
+    # the 2.x schedule semantics kept on 3.x, as a faithful migration configures them
+    target_config = EphemeralConfig(
+        name="target", airflow_version=TARGET_VERSION, dags_folder=dags, airflow_config=TARGET_AIRFLOW_CONFIG
+    )
     with ContainerEnvironment(source_config) as source, EphemeralEnvironment(target_config, cache_dir) as target:
         source.run(["-c", SEED_SCRIPT, json.dumps(SECRETS)], 300, "seeding variables and connections")
         source.parse_dags()
@@ -308,3 +311,19 @@ def test_configuration_reads_every_container_key(tmp_path: Path) -> None:
         airflow_config={"core.dagbag_import_timeout": "60"},
     )
     assert json.dumps(environment.requirements)
+
+
+@pytest.mark.slow
+def test_requirements_that_need_other_versions_than_the_image_has_are_refused(images: dict[str, str]) -> None:
+    config = ContainerConfig(
+        name="pinned",
+        airflow_image=images[TARGET_VERSION],
+        postgres_image=images["postgres"],
+        requirements=(f"apache-airflow=={SOURCE_VERSION}",),
+    )
+    with pytest.raises(EnvironmentStartError) as raised:
+        ContainerEnvironment(config).start()
+    message = str(raised.value)
+    assert "\n" not in message
+    assert "the requirements do not install in" in message and "its installed packages as constraints" in message
+    assert engine_objects(container_engine.engine_env(), os.getpid()) == []

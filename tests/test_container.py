@@ -205,7 +205,8 @@ def test_container_source_migrates_to_an_ephemeral_target_faithfully(
         source.run(["-c", SEED_SCRIPT, json.dumps(SECRETS)], 300, "seeding variables and connections")
         source.parse_dags()
         for dag_id in ("demo_etl", "demo_mapped"):
-            assert source.run_dag(dag_id, date(2024, 3, 1), date(2024, 3, 2)), dag_id
+            ran = source.run_dag(dag_id, date(2024, 3, 1), date(2024, 3, 2))
+            assert ran, (source.workdir / "runs" / f"{dag_id}.log").read_text()[-3000:]
         target.parse_dags()
         source_logs = {log.name: log for log in source.task_logs()}
         assert len(source_logs) >= 4  # 2.x backfills write one file per task attempt, in the mounted folder

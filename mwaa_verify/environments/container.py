@@ -450,13 +450,22 @@ class ContainerEnvironment(HostAirflow):
             self.airflow("dags", "reserialize", timeout=RUN_TIMEOUT_SECONDS)
 
     def run_dag(self, dag_id: str, start: date, end: date | None = None) -> bool:
-        """Run a DAG for the scheduled dates in [start, end] (3.x: `dags test` for `start`); True if it succeeded."""
+        """Run a DAG for the scheduled dates in [start, end] (3.x: `dags test` for `start`); True if it succeeded.
+        Airflow's output is kept in `<workdir>/runs/<dag_id>.log` while the environment is open."""
         if self.version.is_airflow3:
             args: tuple[str, ...] = ("dags", "test", dag_id, start.isoformat())
         else:
             last = (end or start).isoformat()
             args = ("dags", "backfill", dag_id, "--start-date", start.isoformat(), "--end-date", last, "-y")
-        return self.airflow(*args, timeout=RUN_TIMEOUT_SECONDS, check=False).returncode == 0
+        completed = self.airflow(*args, timeout=RUN_TIMEOUT_SECONDS, check=False)
+        assert self.workdir is not None, "start the environment first"
+        runs = self.workdir / "runs"  # Airflow's output, to read a failed run afterwards
+        runs.mkdir(exist_ok=True)
+        (runs / f"{dag_id}.log").write_text(
+            f"$ airflow {' '.join(args)}\nexit {completed.returncode}\n{completed.stdout}\n{completed.stderr}",
+            encoding="utf-8",
+        )
+        return completed.returncode == 0
 
     def close(self) -> None:
         with self._lock:

@@ -23,7 +23,7 @@ from mwaa_verify.airflow.column_map import MIGRATED_TABLES
 from mwaa_verify.airflow.secrets import Redactor
 from mwaa_verify.config import ContainerConfig, EphemeralConfig
 from mwaa_verify.demo import DEMO_DAGS, SEED_SCRIPT, TARGET_AIRFLOW_CONFIG
-from mwaa_verify.environments.container import LABEL_OWNER_PID, ContainerEnvironment
+from mwaa_verify.environments.container import LABEL_OWNER_PID, ContainerEnvironment, remove_leftovers
 from mwaa_verify.environments.ephemeral import EphemeralEnvironment
 from mwaa_verify.environments.local import local_config_toml
 from mwaa_verify.errors import EnvironmentStartError
@@ -328,3 +328,36 @@ def test_requirements_that_need_other_versions_than_the_image_has_are_refused(im
     assert "\n" not in message
     assert "the requirements do not install in" in message and "its installed packages as constraints" in message
     assert engine_objects(container_engine.engine_env(), os.getpid()) == []
+
+
+@pytest.mark.slow
+def test_a_later_run_removes_what_a_killed_run_left(images: dict[str, str], tmp_path: Path) -> None:
+    import docker
+
+    ready = tmp_path / "ready"
+    process = subprocess.Popen(
+        [sys.executable, "-c", SIGTERM_SCRIPT, images[TARGET_VERSION], images["postgres"], str(ready)],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 600
+        while not ready.exists():
+            assert process.poll() is None, f"the environment did not start: {process.stderr.read()[-2000:]}"
+            assert time.monotonic() < deadline, "the environment did not start within 600 s"
+            time.sleep(0.5)
+    finally:
+        process.kill()  # SIGKILL: nothing of the process's own cleanup runs
+        process.wait()
+    left = engine_objects(container_engine.engine_env(), process.pid)
+    assert len([item for item in left if not item.startswith("volume")]) == 3, left  # 2 containers, 1 network
+
+    client = docker.DockerClient(base_url=os.environ["DOCKER_HOST"])
+    try:
+        removed = remove_leftovers(client)
+    finally:
+        client.close()
+
+    assert len(removed) >= 3
+    assert engine_objects(container_engine.engine_env(), process.pid) == []

@@ -65,7 +65,13 @@ class ContainerConfig:
     name: str
     airflow_image: str
     postgres_image: str = "postgres:15"
+    build_context: Path | None = None  # a folder with a Dockerfile: the kind builds airflow_image from it
     dags_folder: Path | None = None
+    airflow_version: str | None = None  # what the image must hold; a mismatch is refused
+    python_version: str | None = None
+    requirements: tuple[str, ...] = ()
+    airflow_config: Mapping[str, str] = field(default_factory=dict)
+    policy_file: Path | None = None
     kind: str = "container"
 
 
@@ -490,7 +496,13 @@ KINDS: dict[str, tuple[type, dict[str, tuple[bool, Converter]]]] = {
         {
             "airflow_image": (True, _string),
             "postgres_image": (False, _string),
+            "build_context": (False, _existing_dir),
             "dags_folder": (False, _existing_dir),
+            "airflow_version": (False, _airflow_version),
+            "python_version": (False, _string),
+            "requirements": (False, _string_list),
+            "airflow_config": (False, _string_table),
+            "policy_file": (False, _existing_file),
         },
     ),
     "mwaa": (

@@ -35,8 +35,13 @@ def open_environment(environment: EnvironmentConfig, config: Config) -> Environm
 
             return SnapshotEnvironment(environment)
         case ContainerConfig():
-            raise EnvironmentStartError(
-                f"environment {environment.name!r}: kind {environment.kind!r} is configured correctly but "
-                f"this release of mwaa-verify cannot open it yet; use kind 'local' or 'ephemeral' for now"
-            )
+            try:
+                from mwaa_verify.environments.container import ContainerEnvironment
+            except ImportError as exc:
+                raise EnvironmentStartError(
+                    f"environment {environment.name!r}: kind 'container' needs testcontainers and docker "
+                    f"({exc.name} is missing); pip install 'mwaa-verify[docker]'"
+                ) from None
+
+            return ContainerEnvironment(environment)
     raise TypeError(f"not an environment config: {environment!r}")

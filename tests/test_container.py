@@ -1,0 +1,364 @@
+"""The `container` kind on a real engine: podman's Docker API (tests/container_engine.py installs and starts it,
+and builds local Airflow and PostgreSQL images once per machine). If the engine cannot run here, these tests
+fail and say why; they never skip."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import container_engine
+import pytest
+
+from mwaa_verify.airflow.column_map import MIGRATED_TABLES
+from mwaa_verify.airflow.secrets import Redactor
+from mwaa_verify.config import ContainerConfig, EphemeralConfig
+from mwaa_verify.demo import DEMO_DAGS, SEED_SCRIPT, TARGET_AIRFLOW_CONFIG
+from mwaa_verify.environments.container import LABEL_OWNER_PID, ContainerEnvironment, remove_leftovers
+from mwaa_verify.environments.ephemeral import EphemeralEnvironment
+from mwaa_verify.environments.local import local_config_toml
+from mwaa_verify.errors import EnvironmentStartError
+from mwaa_verify.migrate.export import export_metadata
+from mwaa_verify.migrate.import_ import import_metadata
+from mwaa_verify.migrate.logs import copy_task_logs
+from mwaa_verify.parity.metadata import NotApplicable, compare_table
+from mwaa_verify.verification import run_verification
+
+SOURCE_VERSION = "2.10.5"
+TARGET_VERSION = "3.3.1"
+READY_DAGS = ("demo_etl.py", "demo_mapped.py")
+SECRETS = {"password": "pw-Kx41-not-for-reports", "api_key": "key-Rt90-not-for-reports"}
+BROKEN_DAG = "from airflow import DAG\nfrom airflow.operators.nonexistent_module import Nothing\n"
+
+
+@pytest.fixture(scope="session")
+def engine() -> Iterator[container_engine.Engine]:
+    try:
+        started = container_engine.start_engine()
+    except container_engine.EngineUnavailable as exc:
+        pytest.fail(f"no container engine on this machine: {exc}", pytrace=False)
+    saved = {key: os.environ.get(key) for key in ("DOCKER_HOST", "MWAA_VERIFY_CGROUP_PARENT")}
+    os.environ["DOCKER_HOST"] = started.docker_host
+    if cgroup := container_engine.memory_cgroup():
+        os.environ["MWAA_VERIFY_CGROUP_PARENT"] = cgroup
+    try:
+        yield started
+    finally:
+        started.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def images(engine: container_engine.Engine) -> dict[str, str]:
+    try:
+        return {
+            "postgres": container_engine.postgres_image(),
+            SOURCE_VERSION: container_engine.airflow_image(SOURCE_VERSION),
+            TARGET_VERSION: container_engine.airflow_image(TARGET_VERSION),
+        }
+    except container_engine.EngineUnavailable as exc:
+        pytest.fail(f"the local images cannot be built on this machine: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def dags(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("container_dags")
+    for name in READY_DAGS:
+        shutil.copy(DEMO_DAGS / name, folder / name)
+    return folder
+
+
+def engine_objects(client_env: dict[str, str], pid: int) -> list[str]:
+    """Containers and networks (and their volumes) labelled as owned by process `pid`."""
+    found = []
+    for kind in ("container", "network", "volume"):
+        listing = subprocess.run(
+            ["podman", kind, "ls", "-q", "--filter", f"label={LABEL_OWNER_PID}={pid}"]
+            + (["-a"] if kind == "container" else []),
+            capture_output=True,
+            text=True,
+            env=client_env,
+            check=True,
+        )
+        found += [f"{kind} {name}" for name in listing.stdout.split()]
+    return found
+
+
+@pytest.mark.slow
+def test_two_containers_report_dags_rows_and_logs(images: dict[str, str], dags: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "dags"
+    shutil.copytree(dags, folder)
+    (folder / "broken.py").write_text(BROKEN_DAG)
+    config = ContainerConfig(
+        name="boxed",
+        airflow_image=images[TARGET_VERSION],
+        postgres_image=images["postgres"],
+        dags_folder=folder,
+        airflow_version=TARGET_VERSION,
+        python_version="3.11",
+    )
+    with ContainerEnvironment(config) as environment:
+        info = environment.info()
+        assert (info.kind, info.airflow_version) == ("container", TARGET_VERSION)
+
+        report = environment.dag_report()
+        assert set(report.import_errors) == {"broken.py"}
+        assert "nonexistent_module" in report.file("broken.py").error_summary
+        assert {"demo_etl", "demo_mapped"} <= set(report.dags)
+
+        environment.parse_dags()
+        assert "dag" in environment.tables()
+        assert {row["dag_id"] for row in environment.rows("dag")} >= {"demo_etl", "demo_mapped"}
+        assert environment.schema_revision()
+
+        assert environment.run_dag("demo_etl", date(2024, 3, 1))
+        runs = [row for row in environment.rows("dag_run") if row["dag_id"] == "demo_etl"]
+        assert [run["state"] for run in runs] == ["success"]
+        # 3.x `dags test` writes no per-attempt files; what a task writes in the container's log folder is listed
+        attempt = "dag_id=demo_etl/run_id=manual__1/task_id=load/attempt=1.log"
+        written = environment.exec(
+            [
+                "sh",
+                "-c",
+                f"mkdir -p $(dirname /opt/airflow/logs/{attempt}) && "
+                f"echo 'loaded 3 rows' > /opt/airflow/logs/{attempt}",
+            ],
+            60,
+        )
+        assert written.returncode == 0, written.stderr
+        logs = list(environment.task_logs())
+        assert [(log.dag_id, log.task_id, log.try_number) for log in logs] == [("demo_etl", "load", 1)]
+        assert environment.read_task_log(logs[0]) == b"loaded 3 rows\n"
+        assert (folder / "broken.py").read_text() == BROKEN_DAG  # mounted read-only, never written
+        pid_objects = engine_objects(container_engine.engine_env(), os.getpid())
+        assert len([item for item in pid_objects if item.startswith("container")]) == 2, pid_objects
+    assert engine_objects(container_engine.engine_env(), os.getpid()) == []
+
+
+@pytest.mark.slow
+def test_image_with_another_airflow_is_refused_in_one_line(images: dict[str, str]) -> None:
+    config = ContainerConfig(
+        name="mismatch",
+        airflow_image=images[SOURCE_VERSION],
+        postgres_image=images["postgres"],
+        airflow_version=TARGET_VERSION,
+    )
+    with pytest.raises(EnvironmentStartError) as raised:
+        ContainerEnvironment(config).start()
+    message = str(raised.value)
+    assert "\n" not in message
+    assert f"has Airflow {SOURCE_VERSION}, the configuration says {TARGET_VERSION}" in message
+    assert engine_objects(container_engine.engine_env(), os.getpid()) == []
+
+
+@pytest.mark.slow
+def test_image_the_engine_cannot_pull_is_named_with_the_fix(images: dict[str, str]) -> None:
+    config = ContainerConfig(
+        name="nopull", airflow_image="registry.invalid/airflow:9.9.9", postgres_image=images["postgres"]
+    )
+    with pytest.raises(EnvironmentStartError) as raised:
+        ContainerEnvironment(config).start()
+    message = str(raised.value)
+    assert "\n" not in message
+    assert "image registry.invalid/airflow:9.9.9 (airflow_image) is not on the engine and cannot be pulled" in message
+    assert "docker build -t registry.invalid/airflow:9.9.9" in message and "docker load" in message
+
+
+def test_no_engine_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/nothing.sock")
+    config = ContainerConfig(name="nowhere", airflow_image="apache/airflow:3.3.1")
+    with pytest.raises(EnvironmentStartError) as raised:
+        ContainerEnvironment(config).start()
+    assert "\n" not in str(raised.value)
+    assert f"the container engine at unix://{tmp_path}/nothing.sock does not answer" in str(raised.value)
+
+
+@pytest.mark.slow
+def test_container_source_migrates_to_an_ephemeral_target_faithfully(
+    images: dict[str, str], dags: Path, cache_dir: Path, tmp_path: Path
+) -> None:
+    source_config = ContainerConfig(
+        name="source",
+        airflow_image=images[SOURCE_VERSION],
+        postgres_image=images["postgres"],
+        dags_folder=dags,
+        airflow_version=SOURCE_VERSION,
+    )
+    # the 2.x schedule semantics kept on 3.x, as a faithful migration configures them
+    target_config = EphemeralConfig(
+        name="target", airflow_version=TARGET_VERSION, dags_folder=dags, airflow_config=TARGET_AIRFLOW_CONFIG
+    )
+    with ContainerEnvironment(source_config) as source, EphemeralEnvironment(target_config, cache_dir) as target:
+        source.run(["-c", SEED_SCRIPT, json.dumps(SECRETS)], 300, "seeding variables and connections")
+        source.parse_dags()
+        for dag_id in ("demo_etl", "demo_mapped"):
+            ran = source.run_dag(dag_id, date(2024, 3, 1), date(2024, 3, 2))
+            assert ran, (source.workdir / "runs" / f"{dag_id}.log").read_text()[-3000:]
+        target.parse_dags()
+        source_logs = {log.name: log for log in source.task_logs()}
+        assert len(source_logs) >= 4  # 2.x backfills write one file per task attempt, in the mounted folder
+        copy_task_logs(source, target)
+        assert {log.name: log.sha256 for log in target.task_logs()} == {
+            name: log.sha256 for name, log in source_logs.items()
+        }
+        export = tmp_path / "export"
+        export_metadata(source, export, include_secrets=True)
+        import_metadata(export, target)
+
+        outcomes = {spec.name: compare_table(spec.name, source, target, Redactor()) for spec in MIGRATED_TABLES}
+        compared = {name: outcome for name, outcome in outcomes.items() if not isinstance(outcome, NotApplicable)}
+        assert {"dag_run", "task_instance", "xcom", "variable", "connection"} <= set(compared)
+        for name, outcome in compared.items():
+            assert outcome.is_faithful(extras_allowed=name in {"log", "job"}), name
+
+        # the dag_import suite, with the source opened from configuration as a container of its own
+        config = tmp_path / "mwaa-verify.toml"
+        config.write_text(
+            textwrap.dedent(f"""\
+                [environments.source]
+                kind = "container"
+                airflow_image = "{images[SOURCE_VERSION]}"
+                postgres_image = "{images["postgres"]}"
+                dags_folder = "{dags}"
+                airflow_version = "{SOURCE_VERSION}"
+                """)
+            + "\n"
+            + local_config_toml(target)
+        )
+        outcome = run_verification("source", "target", tmp_path / "reports", config, cache_dir, ("dag_import",))
+        output = (tmp_path / "reports" / "pytest-output.txt").read_text()
+        assert outcome.exit_code == 0, output[-3000:]
+    assert engine_objects(container_engine.engine_env(), os.getpid()) == []
+
+
+SIGTERM_SCRIPT = """
+import sys, time
+from pathlib import Path
+from mwaa_verify.config import ContainerConfig
+from mwaa_verify.environments.container import ContainerEnvironment
+config = ContainerConfig(name="killed", airflow_image=sys.argv[1], postgres_image=sys.argv[2])
+with ContainerEnvironment(config):
+    Path(sys.argv[3]).write_text("up")
+    time.sleep(600)
+"""
+
+
+@pytest.mark.slow
+def test_sigterm_leaves_no_container_network_or_volume(images: dict[str, str], tmp_path: Path) -> None:
+    ready = tmp_path / "ready"
+    process = subprocess.Popen(
+        [sys.executable, "-c", SIGTERM_SCRIPT, images[TARGET_VERSION], images["postgres"], str(ready)],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 600
+        while not ready.exists():
+            assert process.poll() is None, f"the environment did not start: {process.stderr.read()[-2000:]}"
+            assert time.monotonic() < deadline, "the environment did not start within 600 s"
+            time.sleep(0.5)
+        running = engine_objects(container_engine.engine_env(), process.pid)
+        assert len([item for item in running if item.startswith("container")]) == 2, running
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert engine_objects(container_engine.engine_env(), process.pid) == []
+    assert not any(Path(os.environ.get("TMPDIR", "/tmp")).glob("mwaa-verify-killed-*")), "work folder left"
+
+
+def test_configuration_reads_every_container_key(tmp_path: Path) -> None:
+    from mwaa_verify.config import load_config
+
+    (tmp_path / "dags").mkdir()
+    (tmp_path / "mwaa-verify.toml").write_text(
+        textwrap.dedent("""\
+            [environments.boxed]
+            kind = "container"
+            airflow_image = "apache/airflow:3.3.1"
+            postgres_image = "postgres:16"
+            dags_folder = "dags"
+            airflow_version = "3.3.1"
+            python_version = "3.12"
+            requirements = ["apache-airflow-providers-amazon"]
+            airflow_config = { "core.dagbag_import_timeout" = "60" }
+            """)
+    )
+    environment = load_config(tmp_path / "mwaa-verify.toml").environments["boxed"]
+    assert environment == ContainerConfig(
+        name="boxed",
+        airflow_image="apache/airflow:3.3.1",
+        postgres_image="postgres:16",
+        dags_folder=tmp_path / "dags",
+        airflow_version="3.3.1",
+        python_version="3.12",
+        requirements=("apache-airflow-providers-amazon",),
+        airflow_config={"core.dagbag_import_timeout": "60"},
+    )
+    assert json.dumps(environment.requirements)
+
+
+@pytest.mark.slow
+def test_requirements_that_need_other_versions_than_the_image_has_are_refused(images: dict[str, str]) -> None:
+    config = ContainerConfig(
+        name="pinned",
+        airflow_image=images[TARGET_VERSION],
+        postgres_image=images["postgres"],
+        requirements=(f"apache-airflow=={SOURCE_VERSION}",),
+    )
+    with pytest.raises(EnvironmentStartError) as raised:
+        ContainerEnvironment(config).start()
+    message = str(raised.value)
+    assert "\n" not in message
+    assert "the requirements do not install in" in message and "its installed packages as constraints" in message
+    assert "ResolutionImpossible" in message  # pip's resolver refused the pin, not a network error
+    assert engine_objects(container_engine.engine_env(), os.getpid()) == []
+
+
+@pytest.mark.slow
+def test_a_later_run_removes_what_a_killed_run_left(images: dict[str, str], tmp_path: Path) -> None:
+    import docker
+
+    ready = tmp_path / "ready"
+    process = subprocess.Popen(
+        [sys.executable, "-c", SIGTERM_SCRIPT, images[TARGET_VERSION], images["postgres"], str(ready)],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 600
+        while not ready.exists():
+            assert process.poll() is None, f"the environment did not start: {process.stderr.read()[-2000:]}"
+            assert time.monotonic() < deadline, "the environment did not start within 600 s"
+            time.sleep(0.5)
+    finally:
+        process.kill()  # SIGKILL: nothing of the process's own cleanup runs
+        process.wait()
+    left = engine_objects(container_engine.engine_env(), process.pid)
+    assert len([item for item in left if not item.startswith("volume")]) == 3, left  # 2 containers, 1 network
+
+    client = docker.DockerClient(base_url=os.environ["DOCKER_HOST"])
+    try:
+        removed = remove_leftovers(client)
+    finally:
+        client.close()
+
+    assert len(removed) >= 3
+    assert engine_objects(container_engine.engine_env(), process.pid) == []

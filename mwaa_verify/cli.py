@@ -20,13 +20,14 @@ from mwaa_verify.config import (
     EnvironmentConfig,
     EphemeralConfig,
     LocalConfig,
+    SnapshotConfig,
     load_config,
     provisionable_version,
     since_days,
 )
 from mwaa_verify.directories import check_writable_directory, os_error_line
 from mwaa_verify.errors import ConfigError, MwaaVerifyError, aws_problem
-from mwaa_verify.migrate.location import Location
+from mwaa_verify.migrate.location import SNAPSHOT_MANIFEST, Location
 from mwaa_verify.report import console
 from mwaa_verify.verification import SUITE_NAMES
 
@@ -245,6 +246,8 @@ def _database_of(environment: EnvironmentConfig) -> str:
             return "its own, at sql_alchemy_conn"
         case ContainerConfig():
             return f"container {environment.postgres_image}"
+        case SnapshotConfig():
+            return f"frozen in the snapshot at {environment.location} (read-only)"
     return "managed by MWAA (not exposed)"
 
 
@@ -294,7 +297,7 @@ def _snapshot(args: argparse.Namespace) -> int:
     from mwaa_verify.migrate.snapshot import take_snapshot
 
     config = load_config(args.mwaa_config)
-    Location(args.location).check_reachable(for_writing=True)
+    Location(args.location).check_reachable(for_writing=True, manifest=SNAPSHOT_MANIFEST)
     with open_environment(config.environment(args.environment), config) as environment:
         manifest = take_snapshot(environment, args.location, args.include_logs, args.include_secrets)
     print(f"snapshot of {args.environment!r} (Airflow {manifest.airflow_version}) in {args.location}: "
@@ -315,9 +318,12 @@ def _import(args: argparse.Namespace) -> int:
         from mwaa_verify.migrate.mwaa_dr import line_layout
 
         line_layout(args.airflow_version)  # a version mwaa-dr backs up, before the target is opened
-    if args.format == "mwaa-verify":
-        Location(args.export).check_reachable(for_writing=False)
-    check_writable_directory(config.cache_dir, _CACHE_DIR)  # the import journal lives there
+    # an mwaa-dr backup has no manifest of ours: its files are checked against its version's layout when read
+    Location(args.export).check_reachable(
+        for_writing=False, manifest=None if args.format == "mwaa-dr" else "manifest.json"
+    )
+    if not args.dry_run:  # a dry run pauses nothing, so it writes no journal
+        check_writable_directory(config.cache_dir, _CACHE_DIR)  # the import journal lives there
     with open_environment(config.environment(args.environment), config) as environment:
         result = import_metadata(
             args.export, environment, args.dry_run, config.cache_dir / "import-journals", args.format,
@@ -342,6 +348,8 @@ def _copy_logs(args: argparse.Namespace) -> int:
 
     config = load_config(args.mwaa_config)
     since = _window(args.since)
+    if args.archive:
+        _check_archive(args.archive, for_writing=True)
     with (
         open_environment(config.environment(args.source), config) as source,
         open_environment(config.environment(args.target), config) as target,
@@ -354,6 +362,19 @@ def _copy_logs(args: argparse.Namespace) -> int:
         print(f"not copied: {item.line()}")
     # logs too old for CloudWatch are the user's documented choice; events CloudWatch rejected unexpectedly are not
     return 1 if any(item.reason.startswith("CloudWatch rejected") for item in result.not_copied) else 0
+
+
+def _check_archive(text: str, for_writing: bool) -> None:
+    """A log archive (s3://bucket/prefix or a folder) is checked before any environment starts."""
+    location = Location(text)
+    if location.is_s3:
+        location.check_reachable(for_writing=for_writing, manifest=None)
+    elif for_writing:
+        check_writable_directory(Path(text), "--archive")
+    elif not Path(text).is_dir():
+        raise ConfigError(
+            f"--logs-archive {text} is not a directory; give the folder (or s3:// prefix) copy-logs --archive wrote"
+        )
 
 
 def _clone(args: argparse.Namespace) -> int:
@@ -409,6 +430,8 @@ def _run(args: argparse.Namespace) -> int:
     _check_cache_dir(config.cache_dir)
     if args.export:
         Location(args.export).check_reachable(for_writing=False)
+    if args.logs_archive:
+        _check_archive(args.logs_archive, for_writing=False)
     extra = [*(["--since", str(args.since)] if args.since else []), *(["--export", args.export] if args.export else [])]
     extra += ["--logs-failed-only"] if args.logs_failed_only else []
     extra += ["--logs-archive", args.logs_archive] if args.logs_archive else []

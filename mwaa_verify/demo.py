@@ -20,7 +20,7 @@ from mwaa_verify.airflow.versions import DEMO_SOURCE_VERSION, DEMO_TARGET_VERSIO
 from mwaa_verify.config import Config, EphemeralConfig
 from mwaa_verify.environments.base import DagReport
 from mwaa_verify.environments.ephemeral import EphemeralEnvironment
-from mwaa_verify.environments.local import local_config_toml
+from mwaa_verify.environments.local import HostAirflow, local_config_toml
 from mwaa_verify.errors import MwaaVerifyError
 from mwaa_verify.migrate.export import export_metadata
 from mwaa_verify.migrate.import_ import ImportResult, import_metadata
@@ -59,21 +59,23 @@ SUMMARY_TABLES = (
     "job",
 )
 
-# Runs inside the source's interpreter; the secret values arrive through argv, never through output.
-SEED_SCRIPT = """
-import json, sys
+# Runs inside the source's interpreter; the secret values arrive in an environment variable (never argv, which
+# any user of the host may read in the process list) and never appear in its output.
+SEED_SECRETS_VAR = "MWAA_VERIFY_SEED_SECRETS"
+SEED_SCRIPT = f"""
+import json, os
 from airflow.models import Connection, Variable
 from airflow.models.pool import Pool
 from airflow.utils.session import create_session
 
-values = json.loads(sys.argv[1])
+values = json.loads(os.environ["{SEED_SECRETS_VAR}"])
 Variable.set("warehouse_schema", "analytics", description="schema the ETL loads into")
-Variable.set("etl_settings", json.dumps({"batch_size": 500, "regions": ["eu", "us"]}))
+Variable.set("etl_settings", json.dumps({{"batch_size": 500, "regions": ["eu", "us"]}}))
 Variable.set("warehouse_api_key", values["api_key"])
 with create_session() as session:
     session.add(Connection(conn_id="warehouse_db", conn_type="postgres", host="warehouse.internal",
                            login="etl", password=values["password"], port=5432, schema="analytics",
-                           extra=json.dumps({"sslmode": "require"})))
+                           extra=json.dumps({{"sslmode": "require"}})))
 Pool.create_or_update_pool("etl_pool", slots=4, description="ETL concurrency", include_deferred=False)
 """
 
@@ -125,7 +127,7 @@ def _run_demo(config: Config, workdir: Path, source_version: str, target_version
     with source, target:
         with progress.step("demo-source: adding variables, a connection and a pool"):
             values = {"password": secrets.token_urlsafe(16), "api_key": secrets.token_urlsafe(24)}
-            source.run(["-c", SEED_SCRIPT, json.dumps(values)], 300, "seeding variables and connections")
+            seed_source(source, values)
         with progress.step(f"demo-source: parsing the DAGs into the metadata database (Airflow {source.version})"):
             source.parse_dags()  # as its scheduler would have: every DAG is in its dag table
         failed = []
@@ -207,6 +209,13 @@ def unexpected_failures(verification: VerificationRun) -> list[str]:
 def _count_notes(summary: Summary) -> list[str]:
     """Why a table's counts differ between the two sides yet its parity check passed (the parity suite's note)."""
     return [f"  {table}: {counts.note}" for table, counts, status in summary.row_counts() if counts.note]
+
+
+def seed_source(environment: HostAirflow, values: dict[str, str]) -> None:
+    """The demo's variables, connection and pool, with the given secrets, written through the source's Airflow."""
+    environment.run(
+        ["-c", SEED_SCRIPT], 300, "seeding variables and connections", extra_env={SEED_SECRETS_VAR: json.dumps(values)}
+    )
 
 
 def _write_config(workdir: Path, environments: tuple[EphemeralEnvironment, ...]) -> Path:

@@ -25,7 +25,7 @@ from mwaa_verify.airflow.log_paths import TaskLogKey
 from mwaa_verify.airflow.secrets import Redactor
 from mwaa_verify.airflow.versions import DEMO_SOURCE_VERSION, DEMO_TARGET_VERSION
 from mwaa_verify.config import EphemeralConfig
-from mwaa_verify.demo import SEED_SCRIPT
+from mwaa_verify.demo import seed_source
 from mwaa_verify.environments.ephemeral import EphemeralEnvironment
 from mwaa_verify.environments.local import local_config_toml
 from mwaa_verify.errors import ExportError, ImportRefused
@@ -47,7 +47,7 @@ SUITE = Path(__file__).resolve().parent.parent / "suites" / "test_metadata_parit
 def source(cache_dir: Path, ready_dags: Path) -> Iterator[EphemeralEnvironment]:
     config = EphemeralConfig(name="source", airflow_version=DEMO_SOURCE_VERSION, dags_folder=ready_dags)
     with EphemeralEnvironment(config, cache_dir) as environment:
-        environment.run(["-c", SEED_SCRIPT, json.dumps(SECRETS)], 300, "seeding")
+        seed_source(environment, SECRETS)
         environment.parse_dags()
         for dag_id in ("demo_etl", "demo_mapped", "demo_retry", "demo_failing"):
             environment.run_dag(dag_id, date(2024, 3, 1), date(2024, 3, 2))

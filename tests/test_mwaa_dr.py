@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from conftest import junit_outcomes
 from mwaa_verify.airflow.versions import DEMO_SOURCE_VERSION, DEMO_TARGET_VERSION
 from mwaa_verify.config import EphemeralConfig, SnapshotConfig
-from mwaa_verify.demo import SEED_SCRIPT
+from mwaa_verify.demo import seed_source
 from mwaa_verify.environments.ephemeral import EphemeralEnvironment
 from mwaa_verify.environments.local import PROBES, local_config_toml
 from mwaa_verify.environments.snapshot import SnapshotEnvironment
@@ -42,7 +42,7 @@ def source(cache_dir: Path, ready_dags: Path) -> Iterator[EphemeralEnvironment]:
         name="source", airflow_version=DEMO_SOURCE_VERSION, dags_folder=ready_dags, requirements=(MWAA_DR,)
     )
     with EphemeralEnvironment(config, cache_dir) as environment:
-        environment.run(["-c", SEED_SCRIPT, json.dumps(SECRETS)], 300, "seeding")
+        seed_source(environment, SECRETS)
         environment.parse_dags()
         for dag_id in ("demo_etl", "demo_mapped", "demo_retry", "demo_failing"):
             environment.run_dag(dag_id, date(2024, 3, 1), date(2024, 3, 2))

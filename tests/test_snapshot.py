@@ -20,7 +20,7 @@ from conftest import junit_outcomes
 from mwaa_verify.airflow.versions import DEMO_TARGET_VERSION
 from mwaa_verify.cli import main
 from mwaa_verify.config import EphemeralConfig, SnapshotConfig
-from mwaa_verify.demo import SEED_SCRIPT, TARGET_AIRFLOW_CONFIG
+from mwaa_verify.demo import TARGET_AIRFLOW_CONFIG, seed_source
 from mwaa_verify.environments.ephemeral import EphemeralEnvironment
 from mwaa_verify.environments.local import local_config_toml
 from mwaa_verify.environments.snapshot import ReadOnlySnapshot, SnapshotEnvironment
@@ -43,7 +43,7 @@ def environment(cache_dir: Path, ready_dags: Path) -> Iterator[EphemeralEnvironm
         name="prod", airflow_version=BEFORE_VERSION, dags_folder=ready_dags, airflow_config=TARGET_AIRFLOW_CONFIG
     )
     with EphemeralEnvironment(config, cache_dir) as prod:
-        prod.run(["-c", SEED_SCRIPT, json.dumps(SECRETS)], 300, "seeding")
+        seed_source(prod, SECRETS)
         prod.parse_dags()
         for dag_id in ("demo_etl", "demo_mapped", "demo_retry", "demo_failing"):
             prod.run_dag(dag_id, date(2024, 3, 1), date(2024, 3, 2))

@@ -118,7 +118,10 @@ def ruff_findings(dags_folder: Path) -> list[Finding]:
         sys.executable, "-m", "ruff", "check", "--isolated", "--no-cache", "--exit-zero", "--output-format", "json",
         "--select", ",".join(RUFF_RULES), str(dags_folder),
     ]  # fmt: skip
-    completed = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600)
+    try:
+        completed = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600)
+    except subprocess.TimeoutExpired:
+        raise ProbeError(f"ruff took longer than 600 s on {dags_folder}; is it a DAGs folder?") from None
     try:
         reported = json.loads(completed.stdout or "[]")
     except json.JSONDecodeError:

@@ -11,8 +11,6 @@ from __future__ import annotations
 import contextlib
 import io
 import re
-import shutil
-import tempfile
 import time
 import zipfile
 from collections.abc import Iterator, Mapping
@@ -25,7 +23,7 @@ import boto3
 import botocore.config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from mwaa_verify import progress
+from mwaa_verify import ownership, progress
 from mwaa_verify.airflow.config_map import is_sensitive
 from mwaa_verify.airflow.secrets import OPTION_DIGESTS
 from mwaa_verify.airflow.versions import AirflowVersion
@@ -125,7 +123,7 @@ class MwaaEnvironment(Environment):
 
     def close(self) -> None:
         if self._scratch is not None:
-            shutil.rmtree(self._scratch, ignore_errors=True)
+            ownership.remove_owned_dir(self._scratch)
             self._scratch = None
 
     @property
@@ -263,7 +261,7 @@ class MwaaEnvironment(Environment):
 
     def _scratch_dir(self) -> Path:
         if self._scratch is None:
-            self._scratch = Path(tempfile.mkdtemp(prefix="mwaa-verify-mwaa-"))
+            self._scratch = ownership.make_owned_dir("mwaa")  # copies of the DAGs, requirements and plugins
         return self._scratch
 
     def dags_path(self) -> Path:

@@ -97,6 +97,9 @@ class PostgresCluster:
         ownership.sweep_stale()
         # world-traversable, since the server may run as another OS user; named after this process, so that
         # a later run stops the server and removes the files if this one is killed
+        # files are kept only where they were asked for: a cluster moved to the temporary directory (its parent
+        # unreachable for the server's user) is removed like any other, never left behind in /tmp
+        self.keep_files = self.keep_files and parent == self._parent_dir
         with ownership.deferred_signals():
             self.root = ownership.make_owned_dir("pg", parent, keep=self.keep_files)
         os.chmod(self.root, 0o755)
@@ -182,16 +185,21 @@ class PostgresCluster:
     def _server(self, binary: str, *args: str) -> None:
         assert self._bin is not None
         command = [str(self._bin / binary), *args]
-        completed = subprocess.run(
-            command,
-            capture_output=True,
-            text=True,
-            cwd=self.root,
-            start_new_session=True,
-            stdin=subprocess.DEVNULL,
-            timeout=120,
-            **(self._account.subprocess_options() if self._account is not None else {}),
-        )
+        try:
+            completed = subprocess.run(
+                command,
+                capture_output=True,
+                text=True,
+                cwd=self.root,
+                start_new_session=True,
+                stdin=subprocess.DEVNULL,
+                timeout=120,
+                **(self._account.subprocess_options() if self._account is not None else {}),
+            )
+        except subprocess.TimeoutExpired:
+            raise EnvironmentStartError(
+                f"PostgreSQL {binary} took longer than 120 s; the machine may be overloaded or its disk full"
+            ) from None
         if completed.returncode != 0:
             log = self.root / "server.log" if self.root else None
             log_tail = log.read_text(errors="replace")[-2000:] if log and log.exists() else ""

@@ -129,9 +129,15 @@ def _installed_version(python: Path) -> str:
 
 
 def _run(command: list[str], what: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    completed = subprocess.run(
-        command, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_SECONDS, stdin=subprocess.DEVNULL, env=env
-    )
+    try:
+        completed = subprocess.run(
+            command, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_SECONDS, stdin=subprocess.DEVNULL, env=env
+        )
+    except subprocess.TimeoutExpired:
+        raise EnvironmentStartError(
+            f"{what} took longer than {INSTALL_TIMEOUT_SECONDS} s and was stopped; check that the package index is "
+            f"reachable and fast enough, then run again (a finished install is cached)"
+        ) from None
     if completed.returncode != 0:
         raise EnvironmentStartError(
             f"{what} failed (exit {completed.returncode}): {_reason(completed.stderr or completed.stdout)}; check "

@@ -55,8 +55,13 @@ class Location:
     def __str__(self) -> str:
         return self.text
 
-    def check_reachable(self, for_writing: bool) -> None:
-        """Fail fast, before any slow work, when the location cannot be used."""
+    def check_reachable(self, for_writing: bool, manifest: str | None = MANIFEST) -> None:
+        """Fail fast, before any slow work, when the location cannot be used: for an export, a snapshot
+        (`manifest` snapshot.json) or a backup that has no manifest of ours (None)."""
+        what, command = {
+            SNAPSHOT_MANIFEST: ("a snapshot", "`mwaa-verify snapshot`"),
+            None: ("a backup", "the backup tool"),
+        }.get(manifest, ("an export", "`mwaa-verify export`"))
         if not self.is_s3 and re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", self.text):
             raise ExportError(
                 f"{self.text!r} is neither a directory nor an S3 location; write s3://bucket/prefix (lowercase "
@@ -69,21 +74,19 @@ class Location:
             from mwaa_verify.directories import check_writable_directory
 
             final = Path(self.text)
-            if final.is_dir() and any(final.iterdir()) and not (final / "manifest.json").exists():
-                raise ExportError(f"{final} exists and is not an export; choose an empty or new directory")
+            if final.is_dir() and any(final.iterdir()) and not (manifest and (final / manifest).exists()):
+                raise ExportError(f"{final} exists and is not {what}; choose an empty or new directory")
             try:
-                check_writable_directory(final, "export destination")
+                check_writable_directory(final, f"{what.split()[-1]} destination")
             except ConfigError as exc:
                 raise ExportError(str(exc)) from None
         elif not Path(self.text).is_dir():
             raise ExportError(
-                f"export {self.text} does not exist or is not a directory; point at a directory written by "
-                f"`mwaa-verify export`, or an s3://bucket/prefix"
+                f"{what.split()[-1]} {self.text} does not exist or is not a directory; point at a directory written "
+                f"by {command}, or an s3://bucket/prefix"
             )
-        elif not (Path(self.text) / "manifest.json").is_file():
-            raise ExportError(
-                f"{self.text} holds no manifest.json; point at a directory written by `mwaa-verify export`"
-            )
+        elif manifest and not (Path(self.text) / manifest).is_file():
+            raise ExportError(f"{self.text} holds no {manifest}; point at a directory written by {command}")
 
 
 def _check_bucket(bucket: str, location: str) -> None:

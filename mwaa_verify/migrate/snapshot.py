@@ -240,6 +240,7 @@ def info_from_json(data: Mapping[str, Any], name: str) -> EnvironmentInfo:
         explicit_options=frozenset(data["explicit_options"]),
         requirements=tuple(data["requirements"]),
         plugins=tuple(data["plugins"]),
+        database=data.get("database", ""),
     )
 
 

@@ -45,7 +45,17 @@ def allure_cli(cache_dir: Path) -> Path | None:
 
 
 def generate_html(results_dir: Path, out_dir: Path, cache_dir: Path, title: str, history_dir: Path) -> Path | None:
-    """out_dir/index.html from results_dir, adding this run to the Allure history kept in history_dir."""
+    """out_dir/index.html from results_dir, adding this run to the Allure history kept in history_dir; None
+    (with the reason said) when it cannot be made: the HTML report never costs the run its sign-off summary."""
+    try:
+        return _generate(results_dir, out_dir, cache_dir, title, history_dir)
+    except (subprocess.SubprocessError, OSError) as exc:
+        what = f"took longer than {exc.timeout:.0f} s" if isinstance(exc, subprocess.TimeoutExpired) else str(exc)
+        progress.say(f"skipping the Allure HTML report: {what}; the sign-off summary is complete without it")
+        return None
+
+
+def _generate(results_dir: Path, out_dir: Path, cache_dir: Path, title: str, history_dir: Path) -> Path | None:
     cli = allure_cli(cache_dir)
     if cli is None:
         return None

@@ -294,8 +294,8 @@ def _environments(path: Path) -> dict[str, dict[str, str]]:
     found: dict[str, dict[str, str]] = defaultdict(dict)
     if path.is_file():
         for line in path.read_text(encoding="utf-8").splitlines():
-            key, found, value = line.partition("=")
-            if not found:
+            key, separator, value = line.partition("=")
+            if not separator:
                 continue
             role, _, name = key.partition(".")
             found[role][name] = value.replace("\\:", ":").replace("\\=", "=")
@@ -326,6 +326,8 @@ def environment_lines(summary: Summary) -> list[str]:
     for role, values in sorted(summary.environments.items(), key=lambda item: item[0] != "source"):
         configured = values.get("configured_airflow")
         found = f"running Airflow {values.get('airflow', '?')}, Python {values.get('python', '?')}"
+        if values.get("database"):
+            found += f", metadata on {values['database']}"
         kind = values.get("kind", "?")
         as_configured = f"kind {kind}" + (f", Airflow {configured} as configured" if configured else "")
         lines.append(f"{role}: {values.get('name', '?')} ({as_configured}; {found})")

@@ -82,7 +82,9 @@ def test_task_logs_copied_completely(
     wanted = wanted_source_logs[source_log_dag_id]
     if not wanted:
         pytest.skip(f"not applicable: no failed task instance of {source_log_dag_id} in the window")
-    source = {log_key(log): SourceLog(log, source_env.read_task_log(log)) for log in wanted}
+    # a source that kept digests only (a snapshot without its logs) is compared by digest and line count
+    read = source_env.read_task_log if source_env.holds_task_log_content() else lambda log: None
+    source = {log_key(log): SourceLog(log, read(log)) for log in wanted}
     stored = {log_key(log): log for log in target_task_logs.get(source_log_dag_id, {}).values()}
     target = TargetSide(
         stored=stored,

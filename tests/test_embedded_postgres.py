@@ -228,6 +228,11 @@ def test_a_fresh_install_runs_postgresql_as_a_user_with_a_read_only_home(
     scratch.mkdir()
     scratch.chmod(0o777)
     env["TMPDIR"] = str(scratch)
+    # a configuration, so that `envs` has something to list beside the server it would start
+    (scratch / "mwaa-verify.toml").write_text(
+        '[environments.rehearsal]\nkind = "ephemeral"\nairflow_version = "3.3.1"\n'
+    )
+    (scratch / "mwaa-verify.toml").chmod(0o644)
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

@@ -156,7 +156,7 @@ def test_copied_logs_show_in_the_targets_own_handler_and_old_ones_are_reported(
     assert junit_outcomes(tmp_path / "reports" / "junit.xml") == {
         "test_task_logs_copied_completely[nightly_load]": None
     }
-    output = (tmp_path / "reports" / "pytest-output.txt").read_text()
+    output = (outcome.run_dir / "pytest-output.txt").read_text()  # each run keeps its own output
     assert f"not copyable: logged from {(NOW - AGES['days20'] - timedelta(seconds=100)).isoformat()}" in output
     assert f"CloudWatch accepts no event older than 14 days; archived at {archived}" in output
     assert outcome.exit_code == 0

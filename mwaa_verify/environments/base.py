@@ -267,6 +267,11 @@ class Environment(abc.ABC):
     @abc.abstractmethod
     def execution_role(self) -> ExecutionRole | None: ...
 
+    def holds_task_log_content(self) -> bool:
+        """False where only each log's digest and line count are kept (a snapshot taken without its logs): the
+        log-copy check then compares the target's logs with those."""
+        return True
+
     def read_task_log(self, log: TaskLog) -> bytes:
         """The content of one task log that task_logs() listed."""
         raise MwaaVerifyError(f"environment {self.name!r} (kind {self.kind!r}) cannot read task logs from here")

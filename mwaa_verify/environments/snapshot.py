@@ -172,8 +172,12 @@ class SnapshotEnvironment(Environment):
         runs = {(row["dag_id"], row["run_id"]) for row in self.rows("dag_run", since)}
         return (log for log in logs if (log.dag_id, log.run_id) in runs)
 
+    def holds_task_log_content(self) -> bool:
+        self.start()
+        return self._backup is None and self.manifest.logs_included
+
     def read_task_log(self, log: TaskLog) -> bytes:
-        if self._backup is not None or not self.manifest.logs_included:
+        if not self.holds_task_log_content():
             raise MwaaVerifyError(
                 f"snapshot {self.name!r} holds task log digests only (taken without --include-logs): it can "
                 f"verify logs, not give them back"

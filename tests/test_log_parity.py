@@ -131,3 +131,31 @@ def test_lines_in_airflows_reading_order_are_the_same_log() -> None:
 def test_lines_compare_as_the_reader_shows_them() -> None:
     assert visible_lines(['{"timestamp": "x", "event": "airflow 3 line  "}', "", "  ", "same", "same", "x  "]) == [
         "airflow 3 line", "same", "x"]  # fmt: skip
+
+
+def test_a_source_that_kept_digests_only_is_judged_by_digest_and_line_count() -> None:
+    """A snapshot taken without --include-logs: equal digests pass, fewer lines are truncated, other bytes differ,
+    and a whole log the target's reader hides is shifted, as with content."""
+    logs = {name: source_log(name, run_id=name) for name in ("ok", "cut", "other", "hidden")}
+    cut_content = (LINES[0] + "\n").encode()
+    cut, other = content_digest(cut_content), content_digest(CONTENT + b"tampered\n")
+    stored = {
+        "ok": logs["ok"],
+        "cut": replace(logs["cut"], sha256=cut.hexdigest(), lines=cut.lines, size=cut.size),
+        "other": replace(logs["other"], sha256=other.hexdigest(), lines=other.lines, size=other.size),
+        "hidden": logs["hidden"],
+    }
+    target = TargetSide(
+        stored={log_key(logs[name]): log for name, log in stored.items()},
+        read_stored=lambda log: CONTENT,
+        views={log_key(logs[name]): {"lines": [] if name == "hidden" else LINES} for name in logs},
+        acceptance_window=None,
+        archived=lambda log: None,
+    )
+
+    found = compare_logs({log_key(log): SourceLog(log, None) for log in logs.values()}, target, log_key)
+
+    assert found.truncated == [("cut", 4, 1)]
+    assert found.differing == ["other"]
+    assert [name for name, _ in found.shifted] == ["hidden"]
+    assert not found.missing and not found.unreadable

@@ -19,7 +19,9 @@ from pathlib import Path
 import container_engine
 import pytest
 
+from mwaa_verify import ownership
 from mwaa_verify.airflow.column_map import MIGRATED_TABLES
+from mwaa_verify.airflow.log_paths import TaskLogKey
 from mwaa_verify.airflow.secrets import Redactor
 from mwaa_verify.config import ContainerConfig, EphemeralConfig
 from mwaa_verify.demo import DEMO_DAGS, SEED_SCRIPT, TARGET_AIRFLOW_CONFIG
@@ -37,6 +39,7 @@ SOURCE_VERSION = "2.10.5"
 TARGET_VERSION = "3.3.1"
 READY_DAGS = ("demo_etl.py", "demo_mapped.py")
 SECRETS = {"password": "pw-Kx41-not-for-reports", "api_key": "key-Rt90-not-for-reports"}
+DAG_CORPUS = Path(__file__).parent / "dag_corpus"
 BROKEN_DAG = "from airflow import DAG\nfrom airflow.operators.nonexistent_module import Nothing\n"
 
 
@@ -362,3 +365,67 @@ def test_a_later_run_removes_what_a_killed_run_left(images: dict[str, str], tmp_
 
     assert len(removed) >= 3
     assert engine_objects(container_engine.engine_env(), process.pid) == []
+
+
+@pytest.mark.slow
+def test_the_containers_own_log_reader_shows_a_task_run_in_it_and_its_files_go_on_close(
+    images: dict[str, str], tmp_path: Path
+) -> None:
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    shutil.copy(DEMO_DAGS / "demo_etl.py", folder / "demo_etl.py")
+    config = ContainerConfig(
+        name="reader",
+        airflow_image=images[SOURCE_VERSION],
+        postgres_image=images["postgres"],
+        dags_folder=folder,
+        airflow_version=SOURCE_VERSION,
+    )
+    with ContainerEnvironment(config) as environment:
+        workdir = environment.workdir
+        assert workdir is not None and ownership.owner_of(workdir) == os.getpid()  # the ownership sweep knows it
+        environment.parse_dags()
+        assert environment.run_dag("demo_etl", date(2024, 3, 1))  # 2.x backfill: one log file per attempt
+        logs = sorted(environment.task_logs(), key=lambda log: log.name)
+        assert {log.task_id for log in logs} >= {"load"}, [log.name for log in logs]
+        keys = [TaskLogKey(log.dag_id, log.run_id, log.task_id, log.map_index, log.try_number) for log in logs]
+
+        views = environment.task_log_views(keys)
+
+        for log, view in zip(logs, views, strict=True):
+            assert "error" not in view, view
+            assert view["handler"] == "FileTaskHandler" and view["name"] == log.name
+            assert view["lines"], log.name
+        load = next(view for log, view in zip(logs, views, strict=True) if log.task_id == "load")
+        assert any("loading rows into the warehouse" in line for line in load["lines"]), load["lines"]
+        assert environment.task_log_names(keys) == {key: log.name for key, log in zip(keys, logs, strict=True)}
+    assert not workdir.exists(), sorted(str(path) for path in workdir.rglob("*"))
+
+
+@pytest.mark.slow
+def test_parsing_a_dag_that_writes_at_import_leaves_the_containers_database_unchanged(
+    images: dict[str, str], tmp_path: Path
+) -> None:
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    shutil.copy(DAG_CORPUS / "writes_at_import.py", folder / "writes_at_import.py")
+    config = ContainerConfig(
+        name="readonly",
+        airflow_image=images[SOURCE_VERSION],  # 2.x: no ORM guard of its own, so only the read-only URL protects
+        postgres_image=images["postgres"],
+        dags_folder=folder,
+        airflow_version=SOURCE_VERSION,
+    )
+    with ContainerEnvironment(config) as environment:
+        before = list(environment.rows("variable"))
+
+        report = environment.dag_report()
+
+        assert "writes_at_import" in report.dags and not report.import_errors
+        assert list(environment.rows("variable")) == before == []
+        # the control: run as plain Python with the container's own connection, the same file does write
+        environment.run(["/opt/airflow/dags/writes_at_import.py"], 300, "importing writes_at_import.py unprotected")
+        assert {row["key"] for row in environment.rows("variable")} == {
+            "written_at_import_through_the_orm",
+            "written_at_import_through_sqlalchemy",
+        }

@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Iterator
@@ -180,6 +181,25 @@ def test_image_the_engine_cannot_pull_is_named_with_the_fix(images: dict[str, st
     assert "docker build -t registry.invalid/airflow:9.9.9" in message and "docker load" in message
 
 
+@pytest.mark.slow
+def test_a_container_the_engine_refuses_to_start_is_one_line(images: dict[str, str]) -> None:
+    # an "Airflow image" without Python: the engine refuses to start its entrypoint
+    config = ContainerConfig(name="refused", airflow_image=images["postgres"], postgres_image=images["postgres"])
+    environment = ContainerEnvironment(config)
+    try:
+        with pytest.raises(EnvironmentStartError) as raised:
+            environment.start()
+    finally:
+        environment.close()
+    message = str(raised.value)
+    assert "\n" not in message and "Traceback" not in message
+    assert message.startswith(
+        f"environment 'refused': the container engine refused starting Airflow ({images['postgres']}): "
+    ), message
+    assert "podman info" in message
+    assert engine_objects(container_engine.engine_env(), os.getpid()) == []
+
+
 def test_no_engine_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/nothing.sock")
     config = ContainerConfig(name="nowhere", airflow_image="apache/airflow:3.3.1")
@@ -260,7 +280,10 @@ with ContainerEnvironment(config):
 
 
 @pytest.mark.slow
-def test_sigterm_leaves_no_container_network_or_volume(images: dict[str, str], tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_signal_leaves_no_container_network_volume_or_folder(
+    images: dict[str, str], tmp_path: Path, signum: signal.Signals
+) -> None:
     ready = tmp_path / "ready"
     process = subprocess.Popen(
         [sys.executable, "-c", SIGTERM_SCRIPT, images[TARGET_VERSION], images["postgres"], str(ready)],
@@ -276,14 +299,15 @@ def test_sigterm_leaves_no_container_network_or_volume(images: dict[str, str], t
             time.sleep(0.5)
         running = engine_objects(container_engine.engine_env(), process.pid)
         assert len([item for item in running if item.startswith("container")]) == 2, running
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(signum)
         process.wait(timeout=120)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
     assert engine_objects(container_engine.engine_env(), process.pid) == []
-    assert not any(Path(os.environ.get("TMPDIR", "/tmp")).glob("mwaa-verify-killed-*")), "work folder left"
+    left = list(Path(tempfile.gettempdir()).glob(f"{ownership.PREFIX}{process.pid}-*"))
+    assert left == [], f"work folder left: {left}"
 
 
 def test_configuration_reads_every_container_key(tmp_path: Path) -> None:

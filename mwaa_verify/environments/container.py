@@ -246,8 +246,8 @@ class ContainerEnvironment(HostAirflow):
             lines = [line.strip() for line in str(detail).splitlines() if line.strip()]
             raise EnvironmentStartError(
                 f"environment {self.name!r}: the container engine refused {what}: "
-                f"{(lines[-1] if lines else type(exc).__name__)[:200]}; check that the engine runs and has room "
-                f"(`docker info` / `podman info`), and remove stale mwaa-verify containers and networks if any"
+                f"{(lines[-1] if lines else type(exc).__name__)[:200]}; fix what the engine names (the image, "
+                f"a mounted folder, the engine's state: `docker info` / `podman info`) and run again"
             ) from None
 
     def _run_kwargs(self, role: str) -> dict[str, Any]:

@@ -147,6 +147,26 @@ def test_two_containers_report_dags_rows_and_logs(images: dict[str, str], dags: 
         assert [(log.dag_id, log.task_id, log.try_number) for log in logs] == [("demo_etl", "load", 1)]
         assert environment.read_task_log(logs[0]) == b"loaded 3 rows\n"
         assert (folder / "broken.py").read_text() == BROKEN_DAG  # mounted read-only, never written
+        # the secrets reach Airflow's processes, not the containers' environments `docker inspect` shows
+        from sqlalchemy.engine import make_url
+
+        password = make_url(environment.sql_alchemy_conn).password
+        fernet = environment.exec(["sh", "-c", 'printf %s "$AIRFLOW__CORE__FERNET_KEY"'], 30).stdout
+        assert password and len(fernet) == 44
+        containers = [
+            item.split()[1]
+            for item in engine_objects(container_engine.engine_env(), os.getpid())
+            if item.startswith("container ")
+        ]
+        inspected = subprocess.run(
+            ["podman", "inspect", "--format", "{{json .Config.Env}}", *containers],
+            capture_output=True,
+            text=True,
+            env=container_engine.engine_env(),
+            check=True,
+        ).stdout
+        assert len(containers) == 2 and "AIRFLOW__CORE__DAGS_FOLDER" in inspected, inspected[:300]
+        assert password not in inspected and fernet not in inspected, "a secret is in a container's environment"
         pid_objects = engine_objects(container_engine.engine_env(), os.getpid())
         assert len([item for item in pid_objects if item.startswith("container")]) == 2, pid_objects
     assert engine_objects(container_engine.engine_env(), os.getpid()) == []

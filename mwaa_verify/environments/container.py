@@ -60,6 +60,13 @@ RUN_TIMEOUT_SECONDS = 900
 PIP_TIMEOUT_SECONDS = 900
 # PID 1 of the Airflow container: waits, ends at once on SIGTERM (a plain `sleep` as PID 1 ignores it)
 _IDLE = "import signal, sys; signal.signal(signal.SIGTERM, lambda *_: sys.exit(0)); signal.pause()"
+# Airflow options that are secrets: given to each process run in the container, not to the container itself
+SECRET_VARIABLES = (
+    "AIRFLOW__CORE__FERNET_KEY",
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+    "AIRFLOW__WEBSERVER__SECRET_KEY",
+    "AIRFLOW__API_AUTH__JWT_SECRET",
+)
 _ENGINE_SOCKETS = ("/var/run/docker.sock", "{runtime}/podman/podman.sock", "/run/podman/podman.sock")
 
 _open_environments: set[ContainerEnvironment] = set()
@@ -134,6 +141,7 @@ class ContainerEnvironment(HostAirflow):
         self._out: Path | None = None
         self._version: AirflowVersion | None = None
         self._network_url = ""
+        self._secret_env: dict[str, str] = {}
         self._lock = threading.Lock()
         super().__init__(
             name=config.name,
@@ -191,13 +199,17 @@ class ContainerEnvironment(HostAirflow):
 
         with self._engine_errors("creating the network"), ownership.deferred_signals():
             self._network = Network(docker_network_kw={"labels": self.labels()}).create()
+        # the engine shows a container's environment to anyone who may inspect it: the PostgreSQL container
+        # starts with a bootstrap password that is replaced once it is up, and Airflow's secrets reach only the
+        # processes run in its container (exec), never the container's own environment
+        bootstrap = secrets.token_urlsafe(18)
         password = secrets.token_urlsafe(18)
         self._network_url = f"postgresql+psycopg2://{POSTGRES_USER}:{password}@postgres:5432/{POSTGRES_DB}"
         with progress.step(f"{self.name}: starting PostgreSQL ({postgres_image})"):
             self._postgres = (
                 DockerContainer(postgres_image)
                 .with_env("POSTGRES_USER", POSTGRES_USER)
-                .with_env("POSTGRES_PASSWORD", password)
+                .with_env("POSTGRES_PASSWORD", bootstrap)
                 .with_env("POSTGRES_DB", POSTGRES_DB)
                 .with_network(self._network)
                 .with_network_aliases("postgres")
@@ -208,8 +220,10 @@ class ContainerEnvironment(HostAirflow):
             with self._engine_errors(f"starting PostgreSQL ({postgres_image})"), ownership.deferred_signals():
                 self._postgres.start()
             port = self._mapped_port(self._postgres, 5432)
-            self.sql_alchemy_conn = f"postgresql+psycopg2://{POSTGRES_USER}:{password}@127.0.0.1:{port}/{POSTGRES_DB}"
+            self.sql_alchemy_conn = f"postgresql+psycopg2://{POSTGRES_USER}:{bootstrap}@127.0.0.1:{port}/{POSTGRES_DB}"
             self._wait_for_postgres()
+            self._replace_password(bootstrap, password)
+            self.sql_alchemy_conn = f"postgresql+psycopg2://{POSTGRES_USER}:{password}@127.0.0.1:{port}/{POSTGRES_DB}"
         with progress.step(f"{self.name}: starting Airflow ({airflow_image})"):
             airflow = (
                 DockerContainer(airflow_image)
@@ -223,7 +237,8 @@ class ContainerEnvironment(HostAirflow):
             )
             if HOST_CA_BUNDLE.is_file():
                 airflow.with_volume_mapping(str(HOST_CA_BUNDLE), CA_IN, "ro")
-            for key, value in self._airflow_env(password).items():
+            public, self._secret_env = self._airflow_env()
+            for key, value in public.items():
                 airflow.with_env(key, value)
             self._airflow = airflow
             with self._engine_errors(f"starting Airflow ({airflow_image})"), ownership.deferred_signals():
@@ -327,7 +342,27 @@ class ContainerEnvironment(HostAirflow):
         finally:
             engine.dispose()
 
-    def _airflow_env(self, password: str) -> dict[str, str]:
+    def _replace_password(self, bootstrap: str, password: str) -> None:
+        """Set the database user's password to one the PostgreSQL container's environment does not show."""
+        wrapped = self._postgres.get_wrapped_container()
+        sql = f"ALTER ROLE {POSTGRES_USER} PASSWORD :'password';"
+        code, output = wrapped.exec_run(
+            [
+                "sh",
+                "-c",
+                f'echo "{sql}" | psql -q -v ON_ERROR_STOP=1 -v password="$NEW_PASSWORD" '
+                f"-h 127.0.0.1 -U {POSTGRES_USER} -d {POSTGRES_DB}",
+            ],
+            environment={"PGPASSWORD": bootstrap, "NEW_PASSWORD": password},
+        )
+        if code != 0:
+            raise EnvironmentStartError(
+                f"environment {self.name!r}: cannot set the database password in {self.config.postgres_image} "
+                f"(psql exit {code}: {_last_line(output.decode(errors='replace'))}); use a PostgreSQL image with psql"
+            )
+
+    def _airflow_env(self) -> tuple[dict[str, str], dict[str, str]]:
+        """(the Airflow container's environment, the secrets every process run in it gets)."""
         options = {
             "core.fernet_key": base64.urlsafe_b64encode(os.urandom(32)).decode(),
             "core.executor": "LocalExecutor",
@@ -346,7 +381,8 @@ class ContainerEnvironment(HostAirflow):
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         if HOST_CA_BUNDLE.is_file():
             env["PIP_CERT"] = CA_IN
-        return env
+        secret = {key: env.pop(key) for key in SECRET_VARIABLES if key in env}
+        return env, secret
 
     # -- container-specific checks ---------------------------------------------------------------------
 
@@ -400,7 +436,9 @@ class ContainerEnvironment(HostAirflow):
             raise ProbeError(f"environment {self.name!r} is not started")
         wrapped = self._airflow.get_wrapped_container()
         code, (stdout, stderr) = wrapped.exec_run(
-            ["timeout", "--signal=KILL", str(int(timeout)), *command], environment=dict(env or {}), demux=True
+            ["timeout", "--signal=KILL", str(int(timeout)), *command],
+            environment={**self._secret_env, **(env or {})},
+            demux=True,
         )
         return subprocess.CompletedProcess(
             list(command),

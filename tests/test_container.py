@@ -282,7 +282,7 @@ def test_container_source_migrates_to_an_ephemeral_target_faithfully(
             + local_config_toml(target)
         )
         outcome = run_verification("source", "target", tmp_path / "reports", config, cache_dir, ("dag_import",))
-        output = (tmp_path / "reports" / "pytest-output.txt").read_text()
+        output = (outcome.run_dir / "pytest-output.txt").read_text()  # every run keeps its own output
         assert outcome.exit_code == 0, output[-3000:]
     assert engine_objects(container_engine.engine_env(), os.getpid()) == []
 

@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Iterator
@@ -19,7 +20,9 @@ from pathlib import Path
 import container_engine
 import pytest
 
+from mwaa_verify import ownership
 from mwaa_verify.airflow.column_map import MIGRATED_TABLES
+from mwaa_verify.airflow.log_paths import TaskLogKey
 from mwaa_verify.airflow.secrets import Redactor
 from mwaa_verify.config import ContainerConfig, EphemeralConfig
 from mwaa_verify.demo import DEMO_DAGS, SEED_SCRIPT, TARGET_AIRFLOW_CONFIG
@@ -37,6 +40,7 @@ SOURCE_VERSION = "2.10.5"
 TARGET_VERSION = "3.3.1"
 READY_DAGS = ("demo_etl.py", "demo_mapped.py")
 SECRETS = {"password": "pw-Kx41-not-for-reports", "api_key": "key-Rt90-not-for-reports"}
+DAG_CORPUS = Path(__file__).parent / "dag_corpus"
 BROKEN_DAG = "from airflow import DAG\nfrom airflow.operators.nonexistent_module import Nothing\n"
 
 
@@ -143,6 +147,26 @@ def test_two_containers_report_dags_rows_and_logs(images: dict[str, str], dags: 
         assert [(log.dag_id, log.task_id, log.try_number) for log in logs] == [("demo_etl", "load", 1)]
         assert environment.read_task_log(logs[0]) == b"loaded 3 rows\n"
         assert (folder / "broken.py").read_text() == BROKEN_DAG  # mounted read-only, never written
+        # the secrets reach Airflow's processes, not the containers' environments `docker inspect` shows
+        from sqlalchemy.engine import make_url
+
+        password = make_url(environment.sql_alchemy_conn).password
+        fernet = environment.exec(["sh", "-c", 'printf %s "$AIRFLOW__CORE__FERNET_KEY"'], 30).stdout
+        assert password and len(fernet) == 44
+        containers = [
+            item.split()[1]
+            for item in engine_objects(container_engine.engine_env(), os.getpid())
+            if item.startswith("container ")
+        ]
+        inspected = subprocess.run(
+            ["podman", "inspect", "--format", "{{json .Config.Env}}", *containers],
+            capture_output=True,
+            text=True,
+            env=container_engine.engine_env(),
+            check=True,
+        ).stdout
+        assert len(containers) == 2 and "AIRFLOW__CORE__DAGS_FOLDER" in inspected, inspected[:300]
+        assert password not in inspected and fernet not in inspected, "a secret is in a container's environment"
         pid_objects = engine_objects(container_engine.engine_env(), os.getpid())
         assert len([item for item in pid_objects if item.startswith("container")]) == 2, pid_objects
     assert engine_objects(container_engine.engine_env(), os.getpid()) == []
@@ -175,6 +199,25 @@ def test_image_the_engine_cannot_pull_is_named_with_the_fix(images: dict[str, st
     assert "\n" not in message
     assert "image registry.invalid/airflow:9.9.9 (airflow_image) is not on the engine and cannot be pulled" in message
     assert "docker build -t registry.invalid/airflow:9.9.9" in message and "docker load" in message
+
+
+@pytest.mark.slow
+def test_a_container_the_engine_refuses_to_start_is_one_line(images: dict[str, str]) -> None:
+    # an "Airflow image" without Python: the engine refuses to start its entrypoint
+    config = ContainerConfig(name="refused", airflow_image=images["postgres"], postgres_image=images["postgres"])
+    environment = ContainerEnvironment(config)
+    try:
+        with pytest.raises(EnvironmentStartError) as raised:
+            environment.start()
+    finally:
+        environment.close()
+    message = str(raised.value)
+    assert "\n" not in message and "Traceback" not in message
+    assert message.startswith(
+        f"environment 'refused': the container engine refused starting Airflow ({images['postgres']}): "
+    ), message
+    assert "podman info" in message
+    assert engine_objects(container_engine.engine_env(), os.getpid()) == []
 
 
 def test_no_engine_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -239,7 +282,7 @@ def test_container_source_migrates_to_an_ephemeral_target_faithfully(
             + local_config_toml(target)
         )
         outcome = run_verification("source", "target", tmp_path / "reports", config, cache_dir, ("dag_import",))
-        output = (tmp_path / "reports" / "pytest-output.txt").read_text()
+        output = (outcome.run_dir / "pytest-output.txt").read_text()  # every run keeps its own output
         assert outcome.exit_code == 0, output[-3000:]
     assert engine_objects(container_engine.engine_env(), os.getpid()) == []
 
@@ -257,7 +300,10 @@ with ContainerEnvironment(config):
 
 
 @pytest.mark.slow
-def test_sigterm_leaves_no_container_network_or_volume(images: dict[str, str], tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_signal_leaves_no_container_network_volume_or_folder(
+    images: dict[str, str], tmp_path: Path, signum: signal.Signals
+) -> None:
     ready = tmp_path / "ready"
     process = subprocess.Popen(
         [sys.executable, "-c", SIGTERM_SCRIPT, images[TARGET_VERSION], images["postgres"], str(ready)],
@@ -273,14 +319,15 @@ def test_sigterm_leaves_no_container_network_or_volume(images: dict[str, str], t
             time.sleep(0.5)
         running = engine_objects(container_engine.engine_env(), process.pid)
         assert len([item for item in running if item.startswith("container")]) == 2, running
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(signum)
         process.wait(timeout=120)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
     assert engine_objects(container_engine.engine_env(), process.pid) == []
-    assert not any(Path(os.environ.get("TMPDIR", "/tmp")).glob("mwaa-verify-killed-*")), "work folder left"
+    left = list(Path(tempfile.gettempdir()).glob(f"{ownership.PREFIX}{process.pid}-*"))
+    assert left == [], f"work folder left: {left}"
 
 
 def test_configuration_reads_every_container_key(tmp_path: Path) -> None:
@@ -362,3 +409,67 @@ def test_a_later_run_removes_what_a_killed_run_left(images: dict[str, str], tmp_
 
     assert len(removed) >= 3
     assert engine_objects(container_engine.engine_env(), process.pid) == []
+
+
+@pytest.mark.slow
+def test_the_containers_own_log_reader_shows_a_task_run_in_it_and_its_files_go_on_close(
+    images: dict[str, str], tmp_path: Path
+) -> None:
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    shutil.copy(DEMO_DAGS / "demo_etl.py", folder / "demo_etl.py")
+    config = ContainerConfig(
+        name="reader",
+        airflow_image=images[SOURCE_VERSION],
+        postgres_image=images["postgres"],
+        dags_folder=folder,
+        airflow_version=SOURCE_VERSION,
+    )
+    with ContainerEnvironment(config) as environment:
+        workdir = environment.workdir
+        assert workdir is not None and ownership.owner_of(workdir) == os.getpid()  # the ownership sweep knows it
+        environment.parse_dags()
+        assert environment.run_dag("demo_etl", date(2024, 3, 1))  # 2.x backfill: one log file per attempt
+        logs = sorted(environment.task_logs(), key=lambda log: log.name)
+        assert {log.task_id for log in logs} >= {"load"}, [log.name for log in logs]
+        keys = [TaskLogKey(log.dag_id, log.run_id, log.task_id, log.map_index, log.try_number) for log in logs]
+
+        views = environment.task_log_views(keys)
+
+        for log, view in zip(logs, views, strict=True):
+            assert "error" not in view, view
+            assert view["handler"] == "FileTaskHandler" and view["name"] == log.name
+            assert view["lines"], log.name
+        load = next(view for log, view in zip(logs, views, strict=True) if log.task_id == "load")
+        assert any("loading rows into the warehouse" in line for line in load["lines"]), load["lines"]
+        assert environment.task_log_names(keys) == {key: log.name for key, log in zip(keys, logs, strict=True)}
+    assert not workdir.exists(), sorted(str(path) for path in workdir.rglob("*"))
+
+
+@pytest.mark.slow
+def test_parsing_a_dag_that_writes_at_import_leaves_the_containers_database_unchanged(
+    images: dict[str, str], tmp_path: Path
+) -> None:
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    shutil.copy(DAG_CORPUS / "writes_at_import.py", folder / "writes_at_import.py")
+    config = ContainerConfig(
+        name="readonly",
+        airflow_image=images[SOURCE_VERSION],  # 2.x: no ORM guard of its own, so only the read-only URL protects
+        postgres_image=images["postgres"],
+        dags_folder=folder,
+        airflow_version=SOURCE_VERSION,
+    )
+    with ContainerEnvironment(config) as environment:
+        before = list(environment.rows("variable"))
+
+        report = environment.dag_report()
+
+        assert "writes_at_import" in report.dags and not report.import_errors
+        assert list(environment.rows("variable")) == before == []
+        # the control: run as plain Python with the container's own connection, the same file does write
+        environment.run(["/opt/airflow/dags/writes_at_import.py"], 300, "importing writes_at_import.py unprotected")
+        assert {row["key"] for row in environment.rows("variable")} == {
+            "written_at_import_through_the_orm",
+            "written_at_import_through_sqlalchemy",
+        }

@@ -16,27 +16,23 @@ from __future__ import annotations
 import atexit
 import base64
 import contextlib
-import json
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
-import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from mwaa_verify import progress
+from mwaa_verify import ownership, progress
 from mwaa_verify.airflow.versions import AirflowVersion
 from mwaa_verify.config import ContainerConfig
-from mwaa_verify.environments.base import DagReport
-from mwaa_verify.environments.local import PROBE_TIMEOUT_SECONDS, PROBES, HostAirflow, _tail
+from mwaa_verify.environments.local import PROBES, HostAirflow, _tail
 from mwaa_verify.errors import EnvironmentStartError, ProbeError
 
 # testcontainers reads these once, at import: no reaper image to pull, and no guessing from inside a container
@@ -64,6 +60,13 @@ RUN_TIMEOUT_SECONDS = 900
 PIP_TIMEOUT_SECONDS = 900
 # PID 1 of the Airflow container: waits, ends at once on SIGTERM (a plain `sleep` as PID 1 ignores it)
 _IDLE = "import signal, sys; signal.signal(signal.SIGTERM, lambda *_: sys.exit(0)); signal.pause()"
+# Airflow options that are secrets: given to each process run in the container, not to the container itself
+SECRET_VARIABLES = (
+    "AIRFLOW__CORE__FERNET_KEY",
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+    "AIRFLOW__WEBSERVER__SECRET_KEY",
+    "AIRFLOW__API_AUTH__JWT_SECRET",
+)
 _ENGINE_SOCKETS = ("/var/run/docker.sock", "{runtime}/podman/podman.sock", "/run/podman/podman.sock")
 
 _open_environments: set[ContainerEnvironment] = set()
@@ -106,16 +109,6 @@ def docker_client(where: str) -> Any:
     return client
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def remove_leftovers(client: Any) -> list[str]:
     """Remove containers and networks a dead mwaa-verify process on this host left behind; their names."""
     removed = []
@@ -124,7 +117,7 @@ def remove_leftovers(client: Any) -> list[str]:
     def orphaned(labels: Mapping[str, str] | None) -> bool:
         labels = labels or {}
         pid = labels.get(LABEL_OWNER_PID, "")
-        return labels.get(LABEL_OWNER_HOST) == here and pid.isdigit() and not _alive(int(pid))
+        return labels.get(LABEL_OWNER_HOST) == here and pid.isdigit() and not ownership.alive(int(pid))
 
     for container in client.containers.list(all=True, filters={"label": LABEL_OWNER_PID}):
         if orphaned(container.labels):
@@ -147,6 +140,8 @@ class ContainerEnvironment(HostAirflow):
         self._airflow: Any = None
         self._out: Path | None = None
         self._version: AirflowVersion | None = None
+        self._network_url = ""
+        self._secret_env: dict[str, str] = {}
         self._lock = threading.Lock()
         super().__init__(
             name=config.name,
@@ -173,8 +168,8 @@ class ContainerEnvironment(HostAirflow):
     def start(self) -> None:
         if self.started:
             return
+        ownership.install_signal_handlers()  # SIGTERM and SIGHUP unwind like Ctrl-C, so close() runs
         _open_environments.add(self)
-        _stop_on_sigterm()
         try:
             self._provision()
         except BaseException:
@@ -187,7 +182,8 @@ class ContainerEnvironment(HostAirflow):
         remove_leftovers(self._client)
         airflow_image = self._airflow_image()
         postgres_image = self._image(self.config.postgres_image, "postgres_image")
-        self.workdir = Path(tempfile.mkdtemp(prefix=f"mwaa-verify-{self.name}-"))
+        ownership.sweep_stale()
+        self.workdir = ownership.make_owned_dir("container")
         self.workdir.chmod(0o755)
         self.base_log_folder = self.workdir / "logs"
         self._out = self.workdir / "out"
@@ -201,13 +197,19 @@ class ContainerEnvironment(HostAirflow):
         from testcontainers.core.container import DockerContainer
         from testcontainers.core.network import Network
 
-        self._network = Network(docker_network_kw={"labels": self.labels()}).create()
+        with self._engine_errors("creating the network"), ownership.deferred_signals():
+            self._network = Network(docker_network_kw={"labels": self.labels()}).create()
+        # the engine shows a container's environment to anyone who may inspect it: the PostgreSQL container
+        # starts with a bootstrap password that is replaced once it is up, and Airflow's secrets reach only the
+        # processes run in its container (exec), never the container's own environment
+        bootstrap = secrets.token_urlsafe(18)
         password = secrets.token_urlsafe(18)
+        self._network_url = f"postgresql+psycopg2://{POSTGRES_USER}:{password}@postgres:5432/{POSTGRES_DB}"
         with progress.step(f"{self.name}: starting PostgreSQL ({postgres_image})"):
             self._postgres = (
                 DockerContainer(postgres_image)
                 .with_env("POSTGRES_USER", POSTGRES_USER)
-                .with_env("POSTGRES_PASSWORD", password)
+                .with_env("POSTGRES_PASSWORD", bootstrap)
                 .with_env("POSTGRES_DB", POSTGRES_DB)
                 .with_network(self._network)
                 .with_network_aliases("postgres")
@@ -215,10 +217,13 @@ class ContainerEnvironment(HostAirflow):
                 .with_kwargs(**self._run_kwargs("postgres"))
             )
             self._postgres.ports["5432/tcp"] = ("127.0.0.1",)  # any free port, on the loopback only
-            self._postgres.start()
+            with self._engine_errors(f"starting PostgreSQL ({postgres_image})"), ownership.deferred_signals():
+                self._postgres.start()
             port = self._mapped_port(self._postgres, 5432)
-            self.sql_alchemy_conn = f"postgresql+psycopg2://{POSTGRES_USER}:{password}@127.0.0.1:{port}/{POSTGRES_DB}"
+            self.sql_alchemy_conn = f"postgresql+psycopg2://{POSTGRES_USER}:{bootstrap}@127.0.0.1:{port}/{POSTGRES_DB}"
             self._wait_for_postgres()
+            self._replace_password(bootstrap, password)
+            self.sql_alchemy_conn = f"postgresql+psycopg2://{POSTGRES_USER}:{password}@127.0.0.1:{port}/{POSTGRES_DB}"
         with progress.step(f"{self.name}: starting Airflow ({airflow_image})"):
             airflow = (
                 DockerContainer(airflow_image)
@@ -232,15 +237,33 @@ class ContainerEnvironment(HostAirflow):
             )
             if HOST_CA_BUNDLE.is_file():
                 airflow.with_volume_mapping(str(HOST_CA_BUNDLE), CA_IN, "ro")
-            for key, value in self._airflow_env(password).items():
+            public, self._secret_env = self._airflow_env()
+            for key, value in public.items():
                 airflow.with_env(key, value)
             self._airflow = airflow
-            airflow.start()
+            with self._engine_errors(f"starting Airflow ({airflow_image})"), ownership.deferred_signals():
+                airflow.start()
         self._check_versions()
         if self.config.requirements:
             self._install_requirements()
         with progress.step(f"{self.name}: airflow db migrate (Airflow {self.version})"):
             self.airflow("db", "migrate", timeout=MIGRATE_TIMEOUT_SECONDS)
+
+    @contextlib.contextmanager
+    def _engine_errors(self, what: str) -> Iterator[None]:
+        """The engine's refusals (docker's APIError, testcontainers' errors) as one line naming the fix."""
+        import docker.errors
+
+        try:
+            yield
+        except (docker.errors.DockerException, RuntimeError) as exc:
+            detail = getattr(exc, "explanation", None) or str(exc) or type(exc).__name__
+            lines = [line.strip() for line in str(detail).splitlines() if line.strip()]
+            raise EnvironmentStartError(
+                f"environment {self.name!r}: the container engine refused {what}: "
+                f"{(lines[-1] if lines else type(exc).__name__)[:200]}; fix what the engine names (the image, "
+                f"a mounted folder, the engine's state: `docker info` / `podman info`) and run again"
+            ) from None
 
     def _run_kwargs(self, role: str) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
@@ -319,7 +342,27 @@ class ContainerEnvironment(HostAirflow):
         finally:
             engine.dispose()
 
-    def _airflow_env(self, password: str) -> dict[str, str]:
+    def _replace_password(self, bootstrap: str, password: str) -> None:
+        """Set the database user's password to one the PostgreSQL container's environment does not show."""
+        wrapped = self._postgres.get_wrapped_container()
+        sql = f"ALTER ROLE {POSTGRES_USER} PASSWORD :'password';"
+        code, output = wrapped.exec_run(
+            [
+                "sh",
+                "-c",
+                f'echo "{sql}" | psql -q -v ON_ERROR_STOP=1 -v password="$NEW_PASSWORD" '
+                f"-h 127.0.0.1 -U {POSTGRES_USER} -d {POSTGRES_DB}",
+            ],
+            environment={"PGPASSWORD": bootstrap, "NEW_PASSWORD": password},
+        )
+        if code != 0:
+            raise EnvironmentStartError(
+                f"environment {self.name!r}: cannot set the database password in {self.config.postgres_image} "
+                f"(psql exit {code}: {_last_line(output.decode(errors='replace'))}); use a PostgreSQL image with psql"
+            )
+
+    def _airflow_env(self) -> tuple[dict[str, str], dict[str, str]]:
+        """(the Airflow container's environment, the secrets every process run in it gets)."""
         options = {
             "core.fernet_key": base64.urlsafe_b64encode(os.urandom(32)).decode(),
             "core.executor": "LocalExecutor",
@@ -328,9 +371,7 @@ class ContainerEnvironment(HostAirflow):
             "core.load_examples": "False",
             "core.dags_folder": DAGS_IN,
             "logging.base_log_folder": LOGS_IN,
-            "database.sql_alchemy_conn": (
-                f"postgresql+psycopg2://{POSTGRES_USER}:{password}@postgres:5432/{POSTGRES_DB}"
-            ),
+            "database.sql_alchemy_conn": self._network_url,
             "database.sql_alchemy_pool_enabled": "False",
             "webserver.secret_key": base64.urlsafe_b64encode(os.urandom(24)).decode(),
             "api_auth.jwt_secret": base64.urlsafe_b64encode(os.urandom(64)).decode(),
@@ -340,7 +381,8 @@ class ContainerEnvironment(HostAirflow):
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         if HOST_CA_BUNDLE.is_file():
             env["PIP_CERT"] = CA_IN
-        return env
+        secret = {key: env.pop(key) for key in SECRET_VARIABLES if key in env}
+        return env, secret
 
     # -- container-specific checks ---------------------------------------------------------------------
 
@@ -394,7 +436,9 @@ class ContainerEnvironment(HostAirflow):
             raise ProbeError(f"environment {self.name!r} is not started")
         wrapped = self._airflow.get_wrapped_container()
         code, (stdout, stderr) = wrapped.exec_run(
-            ["timeout", "--signal=KILL", str(int(timeout)), *command], environment=dict(env or {}), demux=True
+            ["timeout", "--signal=KILL", str(int(timeout)), *command],
+            environment={**self._secret_env, **(env or {})},
+            demux=True,
         )
         return subprocess.CompletedProcess(
             list(command),
@@ -421,23 +465,38 @@ class ContainerEnvironment(HostAirflow):
             )
         return completed
 
-    def _probe(self, script: str, args: Sequence[str], timeout: float, what: str) -> dict[str, Any]:
+    @contextlib.contextmanager
+    def probe_scratch(self, what: str) -> Iterator[tuple[Path, str]]:
+        """A folder inside the mounted out folder: (its host path, its path in the Airflow container)."""
         assert self._out is not None, "start the environment first"
-        name = f"report-{uuid.uuid4().hex}.json"
+        name = f"{what}-{uuid.uuid4().hex}"
+        here = self._out / name
+        with ownership.deferred_signals():
+            here.mkdir()
+            here.chmod(0o777)  # the image's Airflow user need not be this host's user
         try:
-            self.run([f"{PROBES_IN}/{script}", *args, "--out", f"{OUT_IN}/{name}"], timeout, what)
-            try:
-                return json.loads((self._out / name).read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError) as exc:
-                raise ProbeError(f"environment {self.name!r}: {what} wrote no readable report ({exc})") from None
+            yield here, f"{OUT_IN}/{name}"
         finally:
-            (self._out / name).unlink(missing_ok=True)
+            with ownership.deferred_signals():
+                self._remove_written(here, f"{OUT_IN}/{name}")
 
-    def dag_report(self) -> DagReport:
-        data = self._probe(
-            "dag_probe.py", ["--dags-folder", DAGS_IN], PROBE_TIMEOUT_SECONDS, f"parsing the DAGs in {self.dags_folder}"
-        )
-        return DagReport.from_json(data)
+    def probe_path(self, script: str) -> str:
+        return f"{PROBES_IN}/{script}"
+
+    def probe_dags_folder(self) -> str:
+        return DAGS_IN
+
+    def probe_database_url(self) -> str:
+        return self._network_url  # the PostgreSQL container, as the Airflow container reaches it
+
+    def _remove_written(self, here: Path, there: str) -> None:
+        """Remove a host folder the container wrote into; files of the container's user (another uid on a
+        rootless engine) are removed from inside the container."""
+        shutil.rmtree(here, ignore_errors=True)
+        if here.exists() and self._airflow is not None:
+            with contextlib.suppress(Exception):
+                self._airflow.get_wrapped_container().exec_run(["rm", "-rf", there], user="0")
+            shutil.rmtree(here, ignore_errors=True)
 
     def plugins_path(self) -> Path | None:
         return None  # the plugins folder is inside the image
@@ -467,9 +526,18 @@ class ContainerEnvironment(HostAirflow):
         )
         return completed.returncode == 0
 
+    def _release_written_files(self) -> None:
+        """Before the Airflow container stops: make what its user wrote into the mounted folders removable by
+        this host's user (on a rootless engine that user is another uid here)."""
+        if self._airflow is None or self.workdir is None:
+            return
+        with contextlib.suppress(Exception):  # the container may be gone already; close() reports what remains
+            self._airflow.get_wrapped_container().exec_run(["chmod", "-R", "a+rwX", LOGS_IN, OUT_IN], user="0")
+
     def close(self) -> None:
-        with self._lock:
+        with self._lock, ownership.deferred_signals():  # a signal cannot interrupt the cleanup half-way
             super().close()
+            self._release_written_files()
             for attribute in ("_airflow", "_postgres"):
                 container = getattr(self, attribute)
                 setattr(self, attribute, None)
@@ -484,7 +552,12 @@ class ContainerEnvironment(HostAirflow):
                 self._client.close()
                 self._client = None
             if self.workdir is not None:
-                shutil.rmtree(self.workdir, ignore_errors=True)
+                ownership.remove_owned_dir(self.workdir)
+                if self.workdir.exists():
+                    progress.say(
+                        f"{self.name}: could not remove {self.workdir} (files the container's user wrote); "
+                        f"remove it by hand (e.g. `podman unshare rm -rf {self.workdir}`)"
+                    )
                 self.workdir = None
             _open_environments.discard(self)
 
@@ -492,15 +565,3 @@ class ContainerEnvironment(HostAirflow):
 def _last_line(text: str) -> str:
     lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
     return lines[-1] if lines else "(no output)"
-
-
-def _stop_on_sigterm() -> None:
-    """Where nothing handles SIGTERM yet, make it unwind like Ctrl-C, so close() and atexit run."""
-    if threading.current_thread() is not threading.main_thread():
-        return
-    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-
-
-def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")

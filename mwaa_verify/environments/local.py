@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -142,22 +143,40 @@ class HostAirflow(Environment):
         """Run an `airflow` CLI command in this environment."""
         return self.run(["-m", "airflow", *args], timeout, what or f"`airflow {' '.join(args)}`", check=check)
 
+    @contextmanager
+    def probe_scratch(self, what: str) -> Iterator[tuple[Path, str]]:
+        """A temporary folder a probe can read and write: (its path here, its path as the probe sees it), gone
+        after the block. On this host both are the same owned directory; the container kind overrides it."""
+        scratch = ownership.make_owned_dir(what)
+        try:
+            yield scratch, str(scratch)
+        finally:
+            ownership.remove_owned_dir(scratch)
+
+    def probe_database_url(self) -> str:
+        """The metadata database URL as the environment's own processes reach it."""
+        return self.sql_alchemy_conn
+
     def _probe(
         self, script: str, args: Sequence[str], timeout: float, what: str, extra_env: Mapping[str, str] | None = None
     ) -> dict[str, Any]:
-        scratch = ownership.make_owned_dir("probe")
-        try:
-            out = scratch / "report.json"
-            self.run([str(PROBES / script), *args, "--out", str(out)], timeout, what, extra_env=extra_env)
+        with self.probe_scratch("probe") as (here, there):
+            self.run([self.probe_path(script), *args, "--out", f"{there}/report.json"], timeout, what, extra_env)
             try:
-                return json.loads(out.read_text(encoding="utf-8"))
+                return json.loads((here / "report.json").read_text(encoding="utf-8"))
             except (OSError, json.JSONDecodeError) as exc:
                 raise ProbeError(
                     f"environment {self.name!r}: {what} wrote no readable report ({exc}); is {self.python} the "
                     f"Python interpreter of the Airflow installation? Point 'python' at it"
                 ) from None
-        finally:
-            ownership.remove_owned_dir(scratch)
+
+    def probe_path(self, script: str) -> str:
+        """Where the environment's interpreter finds one of this package's probe scripts."""
+        return str(PROBES / script)
+
+    def probe_dags_folder(self) -> str:
+        """The DAGs folder as the environment's own processes see it."""
+        return str(self.dags_folder)
 
     # -- the Environment interface -------------------------------------------------------------------
 
@@ -190,10 +209,10 @@ class HostAirflow(Environment):
         # (Airflow 3 also blocks the ORM inside the probe, as its dag-processor does)
         data = self._probe(
             "dag_probe.py",
-            ["--dags-folder", str(self.dags_folder)],
+            ["--dags-folder", self.probe_dags_folder()],
             PROBE_TIMEOUT_SECONDS,
             f"parsing the DAGs in {self.dags_folder}",
-            extra_env={"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": read_only_url(self.sql_alchemy_conn)},
+            extra_env={"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": read_only_url(self.probe_database_url())},
         )
         return DagReport.from_json(data)
 
@@ -314,12 +333,11 @@ class HostAirflow(Environment):
         """For each attempt, what this Airflow's own log reader makes of it (task_log_probe.py)."""
         if not keys:
             return []
-        with ownership.owned_dir("logs") as scratch:
-            requests = Path(scratch) / "requests.json"
-            requests.write_text(json.dumps([key.__dict__ for key in keys]), encoding="utf-8")
+        with self.probe_scratch("logs") as (here, there):
+            (here / "requests.json").write_text(json.dumps([key.__dict__ for key in keys]), encoding="utf-8")
             data = self._probe(
                 "task_log_probe.py",
-                ["--requests", str(requests), *(["--read"] if read else [])],
+                ["--requests", f"{there}/requests.json", *(["--read"] if read else [])],
                 PROBE_TIMEOUT_SECONDS,
                 f"reading {len(keys)} task log(s) through Airflow's log reader" if read else "naming task logs",
             )

@@ -25,7 +25,7 @@ from mwaa_verify.airflow.column_map import MIGRATED_TABLES
 from mwaa_verify.airflow.log_paths import TaskLogKey
 from mwaa_verify.airflow.secrets import Redactor
 from mwaa_verify.config import ContainerConfig, EphemeralConfig
-from mwaa_verify.demo import DEMO_DAGS, SEED_SCRIPT, TARGET_AIRFLOW_CONFIG
+from mwaa_verify.demo import DEMO_DAGS, TARGET_AIRFLOW_CONFIG, seed_source
 from mwaa_verify.environments.container import LABEL_OWNER_PID, ContainerEnvironment, remove_leftovers
 from mwaa_verify.environments.ephemeral import EphemeralEnvironment
 from mwaa_verify.environments.local import local_config_toml
@@ -245,7 +245,7 @@ def test_container_source_migrates_to_an_ephemeral_target_faithfully(
         name="target", airflow_version=TARGET_VERSION, dags_folder=dags, airflow_config=TARGET_AIRFLOW_CONFIG
     )
     with ContainerEnvironment(source_config) as source, EphemeralEnvironment(target_config, cache_dir) as target:
-        source.run(["-c", SEED_SCRIPT, json.dumps(SECRETS)], 300, "seeding variables and connections")
+        seed_source(source, SECRETS)
         source.parse_dags()
         for dag_id in ("demo_etl", "demo_mapped"):
             ran = source.run_dag(dag_id, date(2024, 3, 1), date(2024, 3, 2))

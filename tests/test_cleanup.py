@@ -87,6 +87,10 @@ def config_file(scratch: Path, dags: Path, *names: str) -> Path:
     return path
 
 
+def _ctrl_c_delivered() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Tool:
     """The tool (or pytest) in a process of its own, with `scratch` as its TMPDIR; stderr read line by line."""
 
@@ -101,6 +105,9 @@ class Tool:
                 text=True,
                 cwd=scratch,
                 env={**os.environ, "TMPDIR": str(scratch), "MWAA_VERIFY_CACHE_DIR": str(cache_dir)},
+                # as from a terminal: Ctrl-C is delivered even where this session was started with SIGINT
+                # ignored (a background job, a CI runner), which the tool, like every program, would respect
+                preexec_fn=_ctrl_c_delivered,
             )
         self.stderr: list[str] = []
 

@@ -6,7 +6,6 @@ import json
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -22,12 +21,14 @@ def test_demo_builds_a_migration_and_prints_both_dag_reports(tmp_path: Path) -> 
     workdir = tmp_path / "demo"
 
     reports = tmp_path / "reports"
-    completed = subprocess.run(
+    demo = subprocess.Popen(
         [sys.executable, "-m", "mwaa_verify.cli", "demo", "--workdir", str(workdir), "--reports", str(reports)],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=1800,
     )
+    stdout, stderr = demo.communicate(timeout=1800)
+    completed = subprocess.CompletedProcess(demo.args, demo.returncode, stdout, stderr)
 
     assert completed.returncode == 0, completed.stderr[-4000:]
     out = completed.stdout
@@ -69,7 +70,8 @@ def test_demo_builds_a_migration_and_prints_both_dag_reports(tmp_path: Path) -> 
     for path in (p for p in reports.rglob("*") if p.is_file()):
         assert api_key.encode() not in path.read_bytes() and password.encode() not in path.read_bytes(), path
     # every server this demo started is stopped (its data directories are in the workdir or this session's TMPDIR)
-    assert not postgres_servers_under(str(workdir)) and not postgres_servers_under(tempfile.gettempdir())
+    # (only this demo's: other tests of the session may have servers of their own running in the same TMPDIR)
+    assert not postgres_servers_under(str(workdir)) and not postgres_servers_under(f"mwaa-verify-pid{demo.pid}-")
     assert "Traceback" not in completed.stderr
 
 

@@ -25,13 +25,13 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 from mwaa_verify import ownership, progress
 from mwaa_verify.airflow.versions import AirflowVersion
 from mwaa_verify.config import ContainerConfig
+from mwaa_verify.environments.ephemeral import EphemeralEnvironment
 from mwaa_verify.environments.local import PROBES, HostAirflow, _tail
 from mwaa_verify.errors import EnvironmentStartError, ProbeError
 
@@ -508,23 +508,10 @@ class ContainerEnvironment(HostAirflow):
         else:
             self.airflow("dags", "reserialize", timeout=RUN_TIMEOUT_SECONDS)
 
-    def run_dag(self, dag_id: str, start: date, end: date | None = None) -> bool:
-        """Run a DAG for the scheduled dates in [start, end] (3.x: `dags test` for `start`); True if it succeeded.
-        Airflow's output is kept in `<workdir>/runs/<dag_id>.log` while the environment is open."""
-        if self.version.is_airflow3:
-            args: tuple[str, ...] = ("dags", "test", dag_id, start.isoformat())
-        else:
-            last = (end or start).isoformat()
-            args = ("dags", "backfill", dag_id, "--start-date", start.isoformat(), "--end-date", last, "-y")
-        completed = self.airflow(*args, timeout=RUN_TIMEOUT_SECONDS, check=False)
-        assert self.workdir is not None, "start the environment first"
-        runs = self.workdir / "runs"  # Airflow's output, to read a failed run afterwards
-        runs.mkdir(exist_ok=True)
-        (runs / f"{dag_id}.log").write_text(
-            f"$ airflow {' '.join(args)}\nexit {completed.returncode}\n{completed.stdout}\n{completed.stderr}",
-            encoding="utf-8",
-        )
-        return completed.returncode == 0
+    # one implementation of running a DAG's history, the ephemeral kind's: on 2.x a DAG with mapped tasks is
+    # backfilled in two passes, so its mapped task instances run every time (no "BackfillJob is deadlocked")
+    run_dag = EphemeralEnvironment.run_dag
+    _upstream_of_mapped = EphemeralEnvironment._upstream_of_mapped
 
     def _release_written_files(self) -> None:
         """Before the Airflow container stops: make what its user wrote into the mounted folders removable by

@@ -299,11 +299,8 @@ with ContainerEnvironment(config):
 """
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
-def test_a_signal_leaves_no_container_network_volume_or_folder(
-    images: dict[str, str], tmp_path: Path, signum: signal.Signals
-) -> None:
+def environment_in_a_process(images: dict[str, str], tmp_path: Path) -> subprocess.Popen[str]:
+    """A container environment opened by another Python process (SIGTERM_SCRIPT), returned once it is up."""
     ready = tmp_path / "ready"
     process = subprocess.Popen(
         [sys.executable, "-c", SIGTERM_SCRIPT, images[TARGET_VERSION], images["postgres"], str(ready)],
@@ -311,12 +308,26 @@ def test_a_signal_leaves_no_container_network_volume_or_folder(
         stderr=subprocess.PIPE,
         text=True,
     )
+    deadline = time.monotonic() + 600
     try:
-        deadline = time.monotonic() + 600
         while not ready.exists():
             assert process.poll() is None, f"the environment did not start: {process.stderr.read()[-2000:]}"
             assert time.monotonic() < deadline, "the environment did not start within 600 s"
             time.sleep(0.5)
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    return process
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_signal_leaves_no_container_network_volume_or_folder(
+    images: dict[str, str], tmp_path: Path, signum: signal.Signals
+) -> None:
+    process = environment_in_a_process(images, tmp_path)
+    try:
         running = engine_objects(container_engine.engine_env(), process.pid)
         assert len([item for item in running if item.startswith("container")]) == 2, running
         process.send_signal(signum)
@@ -382,22 +393,9 @@ def test_requirements_that_need_other_versions_than_the_image_has_are_refused(im
 def test_a_later_run_removes_what_a_killed_run_left(images: dict[str, str], tmp_path: Path) -> None:
     import docker
 
-    ready = tmp_path / "ready"
-    process = subprocess.Popen(
-        [sys.executable, "-c", SIGTERM_SCRIPT, images[TARGET_VERSION], images["postgres"], str(ready)],
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 600
-        while not ready.exists():
-            assert process.poll() is None, f"the environment did not start: {process.stderr.read()[-2000:]}"
-            assert time.monotonic() < deadline, "the environment did not start within 600 s"
-            time.sleep(0.5)
-    finally:
-        process.kill()  # SIGKILL: nothing of the process's own cleanup runs
-        process.wait()
+    process = environment_in_a_process(images, tmp_path)
+    process.kill()  # SIGKILL: nothing of the process's own cleanup runs
+    process.wait()
     left = engine_objects(container_engine.engine_env(), process.pid)
     assert len([item for item in left if not item.startswith("volume")]) == 3, left  # 2 containers, 1 network
 

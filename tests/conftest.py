@@ -27,19 +27,25 @@ pytest_plugins = ["pytester"]
 
 
 def postgres_servers_under(prefix: str) -> list[str]:
-    """Command lines of running postgres servers whose data directory path contains `prefix`."""
-    found = []
+    """Command lines of running postgres servers whose data directory path contains `prefix`: postmasters only.
+
+    A backend the postmaster has just forked carries the postmaster's command line until it sets its own title; on a
+    busy machine that window is wide enough to be seen, so a process whose parent runs the same command is skipped.
+    """
+    commands = {}
+    parents = {}
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
             argv = (proc / "cmdline").read_bytes().split(b"\0")
-        except OSError:
+            parents[proc.name] = (proc / "stat").read_text().rsplit(")", 1)[1].split()[1]
+        except (OSError, IndexError):
             continue
         command = " ".join(part.decode(errors="replace") for part in argv if part)
         if argv and Path(argv[0].decode(errors="replace")).name == "postgres" and prefix in command:
-            found.append(command)
-    return found
+            commands[proc.name] = command
+    return [command for pid, command in commands.items() if commands.get(parents.get(pid, "")) != command]
 
 
 def pytest_configure(config: pytest.Config) -> None:

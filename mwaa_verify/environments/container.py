@@ -161,6 +161,52 @@ def remove_leftovers(client: Any) -> list[str]:
     return removed
 
 
+def ensure_image(client: Any, image: str, what: str, choose: str) -> str:
+    """`image` is on the engine (pulled if it must be), or one line saying how to provide it."""
+    import docker.errors
+
+    try:
+        client.images.get(image)
+        return image
+    except docker.errors.ImageNotFound:
+        pass
+    try:
+        with progress.step(f"pulling {image}"):
+            client.images.pull(image)
+        return image
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise EnvironmentStartError(
+            f"{what} is not on the engine and cannot be pulled ({reason}); build it (docker build -t {image} ...), "
+            f"load it (docker load -i image.tar) or {choose} to an image the engine has"
+        ) from None
+
+
+def check_images(images: Mapping[str, str]) -> None:
+    """Before anything starts: the engine answers and has (or can pull) each image; keys name the option."""
+    client = docker_client("container images")
+    try:
+        for option, image in images.items():
+            ensure_image(client, image, f"image {image} ({option})", f"pass {option}")
+    finally:
+        client.close()
+
+
+def attach_config_toml(environment: ContainerEnvironment) -> str:
+    """A configuration section that attaches to this running environment's containers (the demo's suites)."""
+    config = environment.config
+    lines = [
+        f"[environments.{environment.name}]",
+        'kind = "container"',
+        "attach = true",
+        f"key = {json.dumps(config.attach_key)}",
+        f"airflow_image = {json.dumps(config.airflow_image)}",
+        f"postgres_image = {json.dumps(config.postgres_image)}",
+        f"airflow_version = {json.dumps(environment.info().airflow_version)}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def kept_containers(client: Any, key: str | None = None) -> list[Any]:
     """Containers on this host kept for attach (of `key`, or all)."""
     filters = [LABEL_KEPT + "=true", *([f"{LABEL_KEY}={key}"] if key else [])]
@@ -420,24 +466,7 @@ class ContainerEnvironment(HostAirflow):
         return self._image(image, "airflow_image")
 
     def _image(self, image: str, key: str) -> str:
-        import docker.errors
-
-        try:
-            self._client.images.get(image)
-            return image
-        except docker.errors.ImageNotFound:
-            pass
-        try:
-            with progress.step(f"{self.name}: pulling {image}"):
-                self._client.images.pull(image)
-            return image
-        except Exception as exc:
-            reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-            raise EnvironmentStartError(
-                f"environment {self.name!r}: image {image} ({key}) is not on the engine and cannot be pulled "
-                f"({reason}); build it (docker build -t {image} ...), load it (docker load -i image.tar) or "
-                f"set {key} to an image the engine has"
-            ) from None
+        return ensure_image(self._client, image, f"environment {self.name!r}: image {image} ({key})", f"set {key}")
 
     @staticmethod
     def _mapped_port(container: Any, port: int) -> int:

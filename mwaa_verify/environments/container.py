@@ -178,7 +178,7 @@ def ensure_image(client: Any, image: str, what: str, choose: str) -> str:
         reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
         raise EnvironmentStartError(
             f"{what} is not on the engine and cannot be pulled ({reason}); build it (docker build -t {image} ...), "
-            f"load it (docker load -i image.tar) or {choose} to an image the engine has"
+            f"load it (docker load -i image.tar) or {choose}"
         ) from None
 
 
@@ -187,7 +187,7 @@ def check_images(images: Mapping[str, str]) -> None:
     client = docker_client("container images")
     try:
         for option, image in images.items():
-            ensure_image(client, image, f"image {image} ({option})", f"pass {option}")
+            ensure_image(client, image, f"image {image} ({option})", f"pass {option} IMAGE the engine has")
     finally:
         client.close()
 
@@ -417,6 +417,7 @@ class ContainerEnvironment(HostAirflow):
             with self._engine_errors(f"starting Airflow ({airflow_image})"), ownership.deferred_signals():
                 self._airflow = airflow.start().get_wrapped_container()
         self._write_state(password)
+        self._hold_defaults_back()
         self._check_versions()
         if self.config.requirements:
             self._install_requirements()
@@ -466,7 +467,8 @@ class ContainerEnvironment(HostAirflow):
         return self._image(image, "airflow_image")
 
     def _image(self, image: str, key: str) -> str:
-        return ensure_image(self._client, image, f"environment {self.name!r}: image {image} ({key})", f"set {key}")
+        what = f"environment {self.name!r}: image {image} ({key})"
+        return ensure_image(self._client, image, what, f"set {key} to an image the engine has")
 
     @staticmethod
     def _mapped_port(container: Any, port: int) -> int:
@@ -533,6 +535,21 @@ class ContainerEnvironment(HostAirflow):
             raise EnvironmentStartError(
                 f"environment {self.name!r}: cannot write {STATE_IN} in {self.config.airflow_image} "
                 f"({_last_line(errors.decode(errors='replace'))}); use an image whose python runs as root with exec"
+            )
+
+    def _hold_defaults_back(self) -> None:
+        """Where the image has no airflow.cfg, an empty one, before Airflow first runs: otherwise Airflow writes
+        every default into it, and the configuration suite would read each default as configured (the defaults
+        change between versions). An image's own airflow.cfg is left as it is: it is part of what is verified."""
+        script = (
+            'cfg="${AIRFLOW_CONFIG:-${AIRFLOW_HOME:-$HOME/airflow}/airflow.cfg}"; '
+            '[ -e "$cfg" ] || { mkdir -p "$(dirname "$cfg")" && : > "$cfg"; }'
+        )
+        completed = self.exec(["sh", "-c", script], 60)
+        if completed.returncode != 0:
+            raise EnvironmentStartError(
+                f"environment {self.name!r}: cannot create airflow.cfg in {self.config.airflow_image} "
+                f"({_last_line(completed.stderr)}); give the image's user a writable AIRFLOW_HOME"
             )
 
     # -- attach ------------------------------------------------------------------------------------------

@@ -659,3 +659,31 @@ def test_demo_kind_container_without_an_engine_is_one_line(
     error = capsys.readouterr().err.strip()
     assert exit_code == 2 and "\n" not in error, error
     assert f"the container engine at unix://{tmp_path}/nothing.sock does not answer" in error
+
+
+def test_keep_attach_and_key_are_read_and_checked(tmp_path: Path) -> None:
+    from mwaa_verify.config import load_config
+    from mwaa_verify.errors import ConfigError
+
+    path = tmp_path / "mwaa-verify.toml"
+    path.write_text('[environments.boxed]\nkind = "container"\nairflow_image = "a:1"\nkeep = true\nkey = "rehearsal"\n')
+    environment = load_config(path).environments["boxed"]
+    assert isinstance(environment, ContainerConfig)
+    assert (environment.keep, environment.attach, environment.attach_key) == (True, False, "rehearsal")
+    for line, expected in (('keep = "yes"', "keep must be true or false"), ('key = "a b"', "may hold only letters")):
+        path.write_text(f'[environments.boxed]\nkind = "container"\nairflow_image = "a:1"\n{line}\n')
+        with pytest.raises(ConfigError, match=expected) as raised:
+            load_config(path)
+        assert "\n" not in str(raised.value)
+
+
+def test_attach_on_an_environment_that_is_not_a_container_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "mwaa-verify.toml"
+    path.write_text('[environments.managed]\nkind = "mwaa"\nenvironment_name = "prod"\n')
+    assert cli.main(["dags", "managed", "--attach", "--mwaa-config", str(path)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error == (
+        "mwaa-verify: error: --attach applies to container environments; 'managed' is of kind 'mwaa': drop --attach"
+    )

@@ -9,13 +9,14 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from mwaa_verify import ownership, progress
 from mwaa_verify.airflow.versions import DEMO_SOURCE_VERSION, DEMO_TARGET_VERSION, AirflowVersion
 from mwaa_verify.config import (
+    Config,
     ContainerConfig,
     EnvironmentConfig,
     EphemeralConfig,
@@ -30,6 +31,9 @@ from mwaa_verify.errors import ConfigError, MwaaVerifyError, aws_problem
 from mwaa_verify.migrate.location import SNAPSHOT_MANIFEST, Location
 from mwaa_verify.report import console
 from mwaa_verify.verification import SUITE_NAMES
+
+if TYPE_CHECKING:
+    from mwaa_verify.demo import DemoImages
 
 DESCRIPTION = (
     "Verify that an Apache Airflow / Amazon MWAA migration is a faithful copy: DAG imports, metadata, task logs, "
@@ -57,6 +61,17 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     parser = _global_options(_Parser(prog="mwaa-verify", description=DESCRIPTION), suppress=False)
     common = [_global_options(argparse.ArgumentParser(add_help=False), suppress=True)]
+    attach = argparse.ArgumentParser(add_help=False)
+    attach.add_argument(
+        "--attach", action="store_true",
+        help="container environments: use their running containers (kept with --keep) instead of starting new ones",
+    )  # fmt: skip
+    keep = argparse.ArgumentParser(add_help=False)
+    keep.add_argument(
+        "--keep", action="store_true",
+        help="container environments: leave the containers running afterwards, for a later --attach "
+        "(remove them with `mwaa-verify containers --remove`)",
+    )  # fmt: skip
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     demo = commands.add_parser(
@@ -78,15 +93,37 @@ def _parser() -> argparse.ArgumentParser:
         "--reports", type=Path, default=Path("reports"),
         help="where the verification's summaries and Allure report go (default: reports)",
     )  # fmt: skip
+    demo.add_argument(
+        "--kind", choices=("ephemeral", "container"), default="ephemeral",
+        help="ephemeral: Airflow in virtualenvs with a throwaway PostgreSQL (default); container: Airflow and "
+        "PostgreSQL as containers on a Docker engine (DOCKER_HOST)",
+    )  # fmt: skip
+    demo.add_argument(
+        "--source-image", metavar="IMAGE",
+        help="--kind container: the source's Airflow image (default: apache/airflow:<--source-version>)",
+    )  # fmt: skip
+    demo.add_argument(
+        "--target-image", metavar="IMAGE",
+        help="--kind container: the target's Airflow image (default: apache/airflow:<--target-version>)",
+    )  # fmt: skip
+    demo.add_argument(
+        "--postgres-image", metavar="IMAGE", help="--kind container: the PostgreSQL image (default: postgres:15)"
+    )
+
+    containers = commands.add_parser(
+        "containers", parents=common, help="list the container environments kept running (--keep), or remove them"
+    )
+    containers.add_argument("key", nargs="?", help="only these (an environment's name, or its key)")
+    containers.add_argument("--remove", action="store_true", help="remove them, with their networks and folders")
 
     commands.add_parser("envs", parents=common, help="list the environments the configuration defines")
 
     dags = commands.add_parser(
-        "dags", parents=common, help="parse an environment's DAGs the way its dag-processor does"
+        "dags", parents=[*common, attach], help="parse an environment's DAGs the way its dag-processor does"
     )
     dags.add_argument("environment", help="an environment name from the configuration")
     export = commands.add_parser(
-        "export", parents=common, help="export an environment's metadata to a directory or s3:// prefix"
+        "export", parents=[*common, attach], help="export an environment's metadata to a directory or s3:// prefix"
     )
     export.add_argument("environment", help="the environment to export from (only ever read)")
     export.add_argument("destination", help="a new directory, or s3://bucket/prefix")
@@ -99,7 +136,7 @@ def _parser() -> argparse.ArgumentParser:
 
     freeze = commands.add_parser(
         "snapshot",
-        parents=common,
+        parents=[*common, attach],
         help="freeze what the suites read from an environment (to verify an in-place upgrade against)",
     )
     freeze.add_argument("environment", help="the environment to snapshot (only ever read)")
@@ -112,7 +149,9 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     load = commands.add_parser(
-        "import", parents=common, help="import an export into an environment of the same or a newer version"
+        "import",
+        parents=[*common, attach, keep],
+        help="import an export into an environment of the same or a newer version",
     )
     load.add_argument("export", help="the export's directory or s3://bucket/prefix")
     load.add_argument("environment", help="the environment to import into")
@@ -122,7 +161,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     load.add_argument("--airflow-version", help="for --format mwaa-dr: the Airflow version the backup was made of")
 
-    run = commands.add_parser("run", parents=common, help="run the bundled verification suites and write the reports")
+    run = commands.add_parser(
+        "run", parents=[*common, attach], help="run the bundled verification suites and write the reports"
+    )
     run.add_argument("--source", required=True, help="environment migrated from")
     run.add_argument("--target", required=True, help="environment migrated to")
     run.add_argument("--suite", action="append", choices=SUITE_NAMES, help="only this suite (repeatable)")
@@ -160,7 +201,9 @@ def _parser() -> argparse.ArgumentParser:
         "--skip-role-check", action="store_true", help="do not check that the execution role allows what MWAA needs"
     )
 
-    logs = commands.add_parser("copy-logs", parents=common, help="copy task logs from one environment to another")
+    logs = commands.add_parser(
+        "copy-logs", parents=[*common, attach, keep], help="copy task logs from one environment to another"
+    )
     logs.add_argument("source")
     logs.add_argument("target")
     logs.add_argument("--failed-only", action="store_true", help="only logs of task instances that failed")
@@ -218,9 +261,26 @@ def _demo(args: argparse.Namespace) -> int:
     check_writable_directory(args.reports, "--reports")
     config = load_config(args.mwaa_config)
     _check_cache_dir(config.cache_dir)
-    result = run_demo(config, args.workdir, source, target, args.reports)
+    images = _demo_images(args, source, target)
+    result = run_demo(config, args.workdir, source, target, args.reports, images)
     print(demo_summary(result))
     return 1 if unexpected_failures(result.verification) else 0
+
+
+def _demo_images(args: argparse.Namespace, source: str, target: str) -> DemoImages | None:
+    from mwaa_verify.demo import DemoImages
+
+    chosen = [option for option in ("source_image", "target_image", "postgres_image") if getattr(args, option)]
+    if args.kind != "container":
+        if chosen:
+            flag = "--" + chosen[0].replace("_", "-")
+            raise ConfigError(f"{flag} applies to --kind container; add --kind container or drop {flag}")
+        return None
+    return DemoImages(
+        args.source_image or f"apache/airflow:{source}",
+        args.target_image or f"apache/airflow:{target}",
+        args.postgres_image or "postgres:15",
+    )
 
 
 def _envs(args: argparse.Namespace) -> int:
@@ -266,10 +326,49 @@ def _dags(args: argparse.Namespace) -> int:
     from mwaa_verify.environments import open_environment
 
     config = load_config(args.mwaa_config)
-    with open_environment(config.environment(args.environment), config) as environment:
+    with open_environment(_configured(config, args.environment, args), config) as environment:
         report = environment.dag_report()
     print(console.dag_report_text(args.environment, report))
     return 1 if report.import_errors or report.tool_errors else 0
+
+
+def _configured(
+    config: Config, name: str, args: argparse.Namespace, keep: bool = True, strict: bool = True
+) -> EnvironmentConfig:
+    """The environment `name` with the command's --keep / --attach applied."""
+    from mwaa_verify.environments import with_container_mode
+
+    keeping = keep and getattr(args, "keep", False)
+    return with_container_mode(config.environment(name), keeping, getattr(args, "attach", False), strict)
+
+
+def _containers(args: argparse.Namespace) -> int:
+    from mwaa_verify.environments.container import (
+        LABEL_KEY,
+        LABEL_OWNER_PID,
+        LABEL_ROLE,
+        docker_client,
+        kept_containers,
+        remove_kept,
+    )
+
+    client = docker_client("mwaa-verify containers")
+    try:
+        if args.remove:
+            removed = remove_kept(client, args.key)
+            print(f"removed: {', '.join(removed)}" if removed else "nothing kept to remove")
+            return 0
+        rows = [
+            (c.labels.get(LABEL_KEY, ""), c.labels.get(LABEL_ROLE, ""), c.name, c.status, c.labels.get(LABEL_OWNER_PID))
+            for c in kept_containers(client, args.key)
+        ]
+    finally:
+        client.close()
+    if not rows:
+        print("no container environment is kept on this host (start one with --keep or keep = true)")
+        return 0
+    print(console.table(("key", "role", "container", "status", "started by pid"), sorted(rows), last_width=1000))
+    return 0
 
 
 def _window(days: int | None) -> datetime | None:
@@ -283,7 +382,7 @@ def _export(args: argparse.Namespace) -> int:
     config = load_config(args.mwaa_config)
     since = _window(args.since)
     Location(args.destination).check_reachable(for_writing=True)
-    with open_environment(config.environment(args.environment), config) as environment:
+    with open_environment(_configured(config, args.environment, args), config) as environment:
         manifest = export_metadata(environment, args.destination, args.include_secrets, since)
     rows = [(table, entry.rows, entry.sha256[:16]) for table, entry in manifest.tables.items()]
     print(console.table(("table", "rows", "sha256"), rows))
@@ -298,7 +397,7 @@ def _snapshot(args: argparse.Namespace) -> int:
 
     config = load_config(args.mwaa_config)
     Location(args.location).check_reachable(for_writing=True, manifest=SNAPSHOT_MANIFEST)
-    with open_environment(config.environment(args.environment), config) as environment:
+    with open_environment(_configured(config, args.environment, args), config) as environment:
         manifest = take_snapshot(environment, args.location, args.include_logs, args.include_secrets)
     print(f"snapshot of {args.environment!r} (Airflow {manifest.airflow_version}) in {args.location}: "
           f"{len(manifest.files)} files, each with its sha256 in snapshot.json")  # fmt: skip
@@ -324,7 +423,7 @@ def _import(args: argparse.Namespace) -> int:
     )
     if not args.dry_run:  # a dry run pauses nothing, so it writes no journal
         check_writable_directory(config.cache_dir, _CACHE_DIR)  # the import journal lives there
-    with open_environment(config.environment(args.environment), config) as environment:
+    with open_environment(_configured(config, args.environment, args), config) as environment:
         result = import_metadata(
             args.export, environment, args.dry_run, config.cache_dir / "import-journals", args.format,
             args.airflow_version,
@@ -351,8 +450,8 @@ def _copy_logs(args: argparse.Namespace) -> int:
     if args.archive:
         _check_archive(args.archive, for_writing=True)
     with (
-        open_environment(config.environment(args.source), config) as source,
-        open_environment(config.environment(args.target), config) as target,
+        open_environment(_configured(config, args.source, args, keep=False, strict=False), config) as source,
+        open_environment(_configured(config, args.target, args, strict=False), config) as target,
     ):
         # the copy reads the old environment's logs with the caller's credentials: refuse before copying any
         if problem := task_log_read_problem(source):
@@ -436,6 +535,7 @@ def _run(args: argparse.Namespace) -> int:
     extra += ["--logs-failed-only"] if args.logs_failed_only else []
     extra += ["--logs-archive", args.logs_archive] if args.logs_archive else []
     extra += ["--iam-simulate"] if args.iam_simulate else []
+    extra += ["--attach"] if args.attach else []
     outcome = run_verification(
         args.source, args.target, args.reports, config.path, config.cache_dir,
         tuple(args.suite) if args.suite else SUITE_NAMES, tuple(extra),
@@ -513,6 +613,7 @@ COMMANDS = {
     "report": _report,
     "demo": _demo,
     "envs": _envs,
+    "containers": _containers,
     "dags": _dags,
     "export": _export,
     "snapshot": _snapshot,

@@ -72,7 +72,16 @@ class ContainerConfig:
     requirements: tuple[str, ...] = ()
     airflow_config: Mapping[str, str] = field(default_factory=dict)
     policy_file: Path | None = None
+    # keep: close() leaves the containers running (labelled kept) for a later attach; attach: use the running
+    # containers labelled with `key` instead of starting new ones (a later `run` / `pytest suites` on them)
+    keep: bool = False
+    attach: bool = False
+    key: str | None = None  # the label that finds these containers for attach (default: the environment's name)
     kind: str = "container"
+
+    @property
+    def attach_key(self) -> str:
+        return self.key or self.name
 
 
 @dataclass(frozen=True)
@@ -297,6 +306,19 @@ def _string(value: Any, base: Path, where: str) -> str:
     return value
 
 
+def _boolean(value: Any, base: Path, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where} must be true or false, not {value!r}")
+    return value
+
+
+def _attach_key(value: Any, base: Path, where: str) -> str:
+    text = _string(value, base, where)
+    if not ENVIRONMENT_NAME.match(text):
+        raise ConfigError(f"{where} {text!r} may hold only letters, digits, '-', '_' and '.'; change it")
+    return text
+
+
 def _path(value: Any, base: Path, where: str) -> Path:
     # absolute but with symlinks kept: a virtualenv's bin/python resolved to its base interpreter
     # would lose the virtualenv and with it Airflow
@@ -503,6 +525,9 @@ KINDS: dict[str, tuple[type, dict[str, tuple[bool, Converter]]]] = {
             "requirements": (False, _string_list),
             "airflow_config": (False, _string_table),
             "policy_file": (False, _existing_file),
+            "keep": (False, _boolean),
+            "attach": (False, _boolean),
+            "key": (False, _attach_key),
         },
     ),
     "mwaa": (

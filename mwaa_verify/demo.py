@@ -1,6 +1,7 @@
 """`mwaa-verify demo`: a migration to verify, built from nothing but this package.
 
-Two ephemeral environments, a 2.10 source and the newest MWAA 3.x target, both loaded with the bundled
+Two ephemeral environments (or, with `--kind container`, two container environments whose containers the
+suites attach to), a 2.10 source and the newest MWAA 3.x target, both loaded with the bundled
 example DAGs (some 3.x-ready, some that break on 3.x). The source gets variables, a connection and a pool
 (with secrets that are generated here and never printed) and real DAG runs, so its metadata database and
 task logs hold what a real deployment's would. Servers are stopped at the end; the files stay in the
@@ -10,6 +11,7 @@ workdir for inspection.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from dataclasses import dataclass
 from datetime import date
@@ -17,7 +19,7 @@ from pathlib import Path
 
 from mwaa_verify import ownership, progress
 from mwaa_verify.airflow.versions import DEMO_SOURCE_VERSION, DEMO_TARGET_VERSION
-from mwaa_verify.config import Config, EphemeralConfig
+from mwaa_verify.config import Config, ContainerConfig, EphemeralConfig
 from mwaa_verify.environments.base import DagReport
 from mwaa_verify.environments.ephemeral import EphemeralEnvironment
 from mwaa_verify.environments.local import HostAirflow, local_config_toml
@@ -97,6 +99,22 @@ class DemoResult:
     logs_copied: LogCopyResult
     config_path: Path
     verification: VerificationRun
+    kind: str = "ephemeral"
+
+
+@dataclass(frozen=True)
+class DemoImages:
+    """--kind container: the images of the source's and the target's Airflow, and of PostgreSQL."""
+
+    source: str
+    target: str
+    postgres: str
+
+    def check(self) -> None:
+        """One line naming the missing engine or image and how to provide it, before anything starts."""
+        from mwaa_verify.environments.container import check_images
+
+        check_images({"--source-image": self.source, "--target-image": self.target, "--postgres-image": self.postgres})
 
 
 def run_demo(
@@ -105,14 +123,42 @@ def run_demo(
     source_version: str = DEMO_SOURCE_VERSION,
     target_version: str = DEMO_TARGET_VERSION,
     reports: Path = Path("reports"),
+    images: DemoImages | None = None,
 ) -> DemoResult:
+    """The demo; with `images`, its source and target are container environments of those images."""
     workdir = workdir.resolve()
+    if images is not None:
+        images.check()
     # a second demo on the same workdir refuses in one line rather than delete this one's live databases
     with ownership.WorkdirLock(workdir):
-        return _run_demo(config, workdir, source_version, target_version, reports)
+        if images is None:
+            source, target = _ephemeral_pair(config, workdir, source_version, target_version)
+        else:
+            source, target = _container_pair(images, source_version, target_version)
+        return _run_demo(config, workdir, source, target, reports)
 
 
-def _run_demo(config: Config, workdir: Path, source_version: str, target_version: str, reports: Path) -> DemoResult:
+def _container_pair(images: DemoImages, source_version: str, target_version: str) -> tuple[HostAirflow, HostAirflow]:
+    from mwaa_verify.environments.container import ContainerEnvironment
+
+    def environment(name: str, image: str, version: str, airflow_config: dict[str, str]) -> ContainerEnvironment:
+        # keyed by this process, so the suites attach to these containers and no other demo's
+        return ContainerEnvironment(
+            ContainerConfig(
+                name=name, airflow_image=image, postgres_image=images.postgres, dags_folder=DEMO_DAGS,
+                airflow_version=version, airflow_config=airflow_config, key=f"{name}-{os.getpid()}",
+            )
+        )  # fmt: skip
+
+    return (
+        environment("demo-source", images.source, source_version, {}),
+        environment("demo-target", images.target, target_version, TARGET_AIRFLOW_CONFIG),
+    )
+
+
+def _ephemeral_pair(
+    config: Config, workdir: Path, source_version: str, target_version: str
+) -> tuple[HostAirflow, HostAirflow]:
     source = EphemeralEnvironment(
         EphemeralConfig(
             name="demo-source", airflow_version=source_version, dags_folder=DEMO_DAGS, workdir=workdir / "source"
@@ -124,7 +170,12 @@ def _run_demo(config: Config, workdir: Path, source_version: str, target_version
                         workdir=workdir / "target", airflow_config=TARGET_AIRFLOW_CONFIG),
         config.cache_dir,
     )  # fmt: skip
+    return source, target
+
+
+def _run_demo(config: Config, workdir: Path, source: HostAirflow, target: HostAirflow, reports: Path) -> DemoResult:
     with source, target:
+        source_version, target_version = str(source.version), str(target.version)
         with progress.step("demo-source: adding variables, a connection and a pool"):
             values = {"password": secrets.token_urlsafe(16), "api_key": secrets.token_urlsafe(24)}
             seed_source(source, values)
@@ -154,9 +205,9 @@ def _run_demo(config: Config, workdir: Path, source_version: str, target_version
         }
         task_logs = {environment.name: sum(1 for _ in environment.task_logs()) for environment in (source, target)}
         database_dirs = {
-            environment.name: environment.cluster.data_dir
+            environment.name: cluster.data_dir
             for environment in (source, target)
-            if environment.cluster is not None
+            if (cluster := getattr(environment, "cluster", None)) is not None
         }
         config_path = _write_config(workdir, (source, target))
         verification = run_verification(
@@ -166,18 +217,18 @@ def _run_demo(config: Config, workdir: Path, source_version: str, target_version
             config_path,
             config.cache_dir,
             extra_args=("--export", str(export_dir)),
-            described_as={  # the suites open them as `local` environments; what they are is ephemeral
-                "source": {"kind": "ephemeral", "configured_airflow": source_version},
-                "target": {"kind": "ephemeral", "configured_airflow": target_version},
+            described_as={  # the suites open ephemeral ones as `local` environments; say what they are
+                "source": {"kind": source.kind, "configured_airflow": source_version},
+                "target": {"kind": target.kind, "configured_airflow": target_version},
             },
         )
     return DemoResult(
         workdir, dag_reports, row_counts, task_logs, tuple(failed), database_dirs, export_dir, imported, logs_copied,
-        config_path, verification,
+        config_path, verification, source.kind,
     )  # fmt: skip
 
 
-def check_history(environment: EphemeralEnvironment, dag_id: str, intended: str) -> None:
+def check_history(environment: HostAirflow, dag_id: str, intended: str) -> None:
     """Every run of `dag_id` and every task instance in it (mapped ones included) ended `intended`."""
     runs = [row for row in environment.metadata.rows("dag_run") if row["dag_id"] == dag_id]
     instances = [row for row in environment.metadata.rows("task_instance") if row["dag_id"] == dag_id]
@@ -218,16 +269,27 @@ def seed_source(environment: HostAirflow, values: dict[str, str]) -> None:
     )
 
 
-def _write_config(workdir: Path, environments: tuple[EphemeralEnvironment, ...]) -> Path:
-    """The demo's environments as `local` ones, so the suites reach them exactly as a user's own Airflow."""
+def _write_config(workdir: Path, environments: tuple[HostAirflow, ...]) -> Path:
+    """The demo's environments as `local` ones, so the suites reach them exactly as a user's own Airflow; container
+    ones as `container` ones that attach to the demo's running containers."""
     header = "# written by `mwaa-verify demo`: its two environments, while it runs\n\n"
     intended = json.dumps(sorted(TARGET_AIRFLOW_CONFIG))
     verify = f"[verify]\n# set on the target on purpose\nintended_config_differences = {intended}\n\n"
     path = workdir / "mwaa-verify.toml"
     path.touch(mode=0o600)  # it holds the throwaway databases' passwords
     path.chmod(0o600)
-    path.write_text(header + verify + "\n".join(local_config_toml(environment) for environment in environments))
+    sections = [_config_toml(environment) for environment in environments]
+    path.write_text(header + verify + "\n".join(sections))
     return path
+
+
+def _config_toml(environment: HostAirflow) -> str:
+    if environment.kind == "container":
+        from mwaa_verify.environments.container import ContainerEnvironment, attach_config_toml
+
+        assert isinstance(environment, ContainerEnvironment)
+        return attach_config_toml(environment)
+    return local_config_toml(environment)
 
 
 def demo_summary(result: DemoResult) -> str:
@@ -277,7 +339,11 @@ def demo_summary(result: DemoResult) -> str:
     parts.append(f"  Allure report: {run.allure_html or 'not generated (Node.js or npm unavailable)'}")
     parts.append(f"  Allure results: {run.allure_results}; JUnit XML: {run.junit}")
     parts.append(f"  metadata export: {result.export_dir}")
+    if result.kind == "container":
+        parts.append("  demo-source, demo-target: their containers, network and mounted folders are removed")
     for name, folder in (("demo-source", "source"), ("demo-target", "target")):
+        if result.kind == "container":
+            break
         parts.append(f"  {name}: DAGs, task logs and Airflow's output per run under {result.workdir / folder}")
         if name in result.database_dirs:
             parts.append(f"  {name}: PostgreSQL data directory {result.database_dirs[name]}")

@@ -72,6 +72,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="cross-check every IAM decision with IAM SimulatePrincipalPolicy (needs AWS credentials)",
     )
     group.addoption(
+        "--attach",
+        action="store_true",
+        dest="mwaa_attach",
+        help="container environments: use their running containers (kept with --keep, or a live run's) "
+        "instead of starting new ones",
+    )
+    group.addoption(
         "--export",
         metavar="LOCATION",
         dest="mwaa_export",
@@ -274,13 +281,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def opened_environment(config: pytest.Config, option: str) -> Environment:
     """The environment --<option> names, opened once per session (also when collection needs it first) and
     closed when pytest ends."""
-    from mwaa_verify.environments import open_environment
+    from mwaa_verify.environments import open_environment, with_container_mode
 
     name = config.getoption(option)
     opened = config.stash.setdefault(_OPEN_KEY, {})
     if name not in opened:
         loaded = loaded_config(config)
-        environment = open_environment(loaded.environment(name), loaded)
+        configured = with_container_mode(loaded.environment(name), attach=config.getoption("mwaa_attach"), strict=False)
+        environment = open_environment(configured, loaded)
         config.add_cleanup(environment.close)
         try:
             environment.start()

@@ -4,6 +4,7 @@ fail and say why; they never skip."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -20,20 +21,24 @@ from pathlib import Path
 import container_engine
 import pytest
 
-from mwaa_verify import ownership
-from mwaa_verify.airflow.column_map import MIGRATED_TABLES
+from mwaa_verify import cli, ownership
 from mwaa_verify.airflow.log_paths import TaskLogKey
-from mwaa_verify.airflow.secrets import Redactor
 from mwaa_verify.config import ContainerConfig, EphemeralConfig
 from mwaa_verify.demo import DEMO_DAGS, TARGET_AIRFLOW_CONFIG, seed_source
-from mwaa_verify.environments.container import LABEL_OWNER_PID, ContainerEnvironment, remove_leftovers
+from mwaa_verify.environments.container import (
+    LABEL_OWNER_PID,
+    ContainerEnvironment,
+    docker_client,
+    exec_monitors,
+    remove_kept,
+    remove_leftovers,
+)
 from mwaa_verify.environments.ephemeral import EphemeralEnvironment
 from mwaa_verify.environments.local import local_config_toml
 from mwaa_verify.errors import EnvironmentStartError
 from mwaa_verify.migrate.export import export_metadata
 from mwaa_verify.migrate.import_ import import_metadata
 from mwaa_verify.migrate.logs import copy_task_logs
-from mwaa_verify.parity.metadata import NotApplicable, compare_table
 from mwaa_verify.verification import run_verification
 
 SOURCE_VERSION = "2.10.5"
@@ -99,6 +104,42 @@ def engine_objects(client_env: dict[str, str], pid: int) -> list[str]:
         )
         found += [f"{kind} {name}" for name in listing.stdout.split()]
     return found
+
+
+def container_ids(pid: int) -> list[str]:
+    """Full ids of the containers labelled as owned by process `pid`."""
+    listing = subprocess.run(
+        ["podman", "ps", "-a", "--no-trunc", "-q", "--filter", f"label={LABEL_OWNER_PID}={pid}"],
+        capture_output=True,
+        text=True,
+        env=container_engine.engine_env(),
+        check=True,
+    )
+    return listing.stdout.split()
+
+
+def exec_sessions_left(ids: list[str]) -> list[str]:
+    """podman's monitors of exec sessions in these containers (`-u` another id than the container's own), by
+    their arguments: only these containers' are looked at, never another user's of the engine."""
+    left = []
+    for pid in exec_monitors(container_ids=ids):
+        try:
+            words = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        session = words[words.index("-u") + 1] if "-u" in words else ""
+        if session not in ids:
+            left.append(" ".join(words)[:200])
+    return left
+
+
+def monitors_left(ids: list[str]) -> list[str]:
+    """Any podman monitor (container or exec session) of these containers that still runs."""
+    left = []
+    for pid in exec_monitors(container_ids=ids):
+        with contextlib.suppress(OSError):
+            left.append(Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").replace("\0", " ")[:200])
+    return [line for line in left if line.strip()]  # a zombie has no arguments: it is gone but for its reaping
 
 
 @pytest.mark.slow
@@ -169,7 +210,11 @@ def test_two_containers_report_dags_rows_and_logs(images: dict[str, str], dags: 
         assert password not in inspected and fernet not in inspected, "a secret is in a container's environment"
         pid_objects = engine_objects(container_engine.engine_env(), os.getpid())
         assert len([item for item in pid_objects if item.startswith("container")]) == 2, pid_objects
+        ids = container_ids(os.getpid())
+        # every exec above is over: podman's monitor of each session is gone with it, not 5 minutes later
+        assert exec_sessions_left(ids) == []
     assert engine_objects(container_engine.engine_env(), os.getpid()) == []
+    assert monitors_left(ids) == []
 
 
 @pytest.mark.slow
@@ -233,57 +278,81 @@ def test_no_engine_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
 def test_container_source_migrates_to_an_ephemeral_target_faithfully(
     images: dict[str, str], dags: Path, cache_dir: Path, tmp_path: Path
 ) -> None:
+    key = f"migration-source-{os.getpid()}"
     source_config = ContainerConfig(
         name="source",
         airflow_image=images[SOURCE_VERSION],
         postgres_image=images["postgres"],
         dags_folder=dags,
         airflow_version=SOURCE_VERSION,
+        keep=True,  # filled here, verified by the suites' own process, which attaches to it
+        key=key,
     )
     # the 2.x schedule semantics kept on 3.x, as a faithful migration configures them
     target_config = EphemeralConfig(
         name="target", airflow_version=TARGET_VERSION, dags_folder=dags, airflow_config=TARGET_AIRFLOW_CONFIG
     )
-    with ContainerEnvironment(source_config) as source, EphemeralEnvironment(target_config, cache_dir) as target:
-        seed_source(source, SECRETS)
-        source.parse_dags()
-        for dag_id in ("demo_etl", "demo_mapped"):
-            ran = source.run_dag(dag_id, date(2024, 3, 1), date(2024, 3, 2))
-            assert ran, (source.workdir / "runs" / f"{dag_id}.log").read_text()[-3000:]
-        target.parse_dags()
-        source_logs = {log.name: log for log in source.task_logs()}
-        assert len(source_logs) >= 4  # 2.x backfills write one file per task attempt, in the mounted folder
-        copy_task_logs(source, target)
-        assert {log.name: log.sha256 for log in target.task_logs()} == {
-            name: log.sha256 for name, log in source_logs.items()
-        }
-        export = tmp_path / "export"
-        export_metadata(source, export, include_secrets=True)
-        import_metadata(export, target)
+    try:
+        with EphemeralEnvironment(target_config, cache_dir) as target:
+            with ContainerEnvironment(source_config) as source:
+                seed_source(source, SECRETS)
+                source.parse_dags()
+                for dag_id in ("demo_etl", "demo_mapped"):
+                    ran = source.run_dag(dag_id, date(2024, 3, 1), date(2024, 3, 2))
+                    assert ran, (source.workdir / "runs" / f"{dag_id}.log").read_text()[-3000:]
+                target.parse_dags()
+                source_logs = {log.name: log for log in source.task_logs()}
+                assert len(source_logs) >= 4  # 2.x backfills write one file per task attempt, in the mounted folder
+                copy_task_logs(source, target)
+                export = tmp_path / "export"
+                export_metadata(source, export, include_secrets=True)
+                import_metadata(export, target)
+            # closed, and kept: the suites' pytest attaches to the filled containers instead of starting new ones
+            config = tmp_path / "mwaa-verify.toml"
+            config.write_text(
+                textwrap.dedent(f"""\
+                    [verify]
+                    intended_config_differences = {json.dumps(sorted(TARGET_AIRFLOW_CONFIG))}
 
-        outcomes = {spec.name: compare_table(spec.name, source, target, Redactor()) for spec in MIGRATED_TABLES}
-        compared = {name: outcome for name, outcome in outcomes.items() if not isinstance(outcome, NotApplicable)}
-        assert {"dag_run", "task_instance", "xcom", "variable", "connection"} <= set(compared)
-        for name, outcome in compared.items():
-            assert outcome.is_faithful(extras_allowed=name in {"log", "job"}), name
+                    [environments.source]
+                    kind = "container"
+                    attach = true
+                    key = "{key}"
+                    airflow_image = "{images[SOURCE_VERSION]}"
+                    airflow_version = "{SOURCE_VERSION}"
+                    """)
+                + "\n"
+                + local_config_toml(target)
+            )
+            suites = ("metadata_parity", "dag_import", "log_copy")
+            outcome = run_verification("source", "target", tmp_path / "reports", config, cache_dir, suites)
+            output = (outcome.run_dir / "pytest-output.txt").read_text()  # every run keeps its own output
+            assert outcome.exit_code == 0, output[-3000:]
+            assert outcome.summary.environments["source"]["kind"] == "container"
+            assert len(container_ids(os.getpid())) == 2  # the suites attached: no container of theirs, ours kept
+            passed = {(r.suite, r.subject) for r in outcome.summary.results if r.status == "passed"}
+            assert {"dag_run", "task_instance", "xcom", "variable", "connection"} <= {s for _, s in passed}, passed
 
-        # the dag_import suite, with the source opened from configuration as a container of its own
-        config = tmp_path / "mwaa-verify.toml"
-        config.write_text(
-            textwrap.dedent(f"""\
-                [environments.source]
-                kind = "container"
-                airflow_image = "{images[SOURCE_VERSION]}"
-                postgres_image = "{images["postgres"]}"
-                dags_folder = "{dags}"
-                airflow_version = "{SOURCE_VERSION}"
-                """)
-            + "\n"
-            + local_config_toml(target)
-        )
-        outcome = run_verification("source", "target", tmp_path / "reports", config, cache_dir, ("dag_import",))
-        output = (outcome.run_dir / "pytest-output.txt").read_text()  # every run keeps its own output
-        assert outcome.exit_code == 0, output[-3000:]
+            # a defect planted in the target after the import: the same suites on the same containers find it
+            import sqlalchemy
+
+            engine = sqlalchemy.create_engine(target.sql_alchemy_conn, poolclass=sqlalchemy.pool.NullPool)
+            with engine.begin() as connection:
+                connection.execute(sqlalchemy.text("delete from variable where key = 'warehouse_schema'"))
+            engine.dispose()
+            outcome = run_verification(
+                "source", "target", tmp_path / "reports", config, cache_dir, ("metadata_parity",)
+            )
+            failed = [r for r in outcome.summary.results if r.status in {"failed", "broken"}]
+            assert outcome.exit_code != 0 and [r.subject for r in failed] == ["variable"], [r.key for r in failed]
+            assert SECRETS["password"] not in outcome.output and SECRETS["api_key"] not in outcome.output
+    finally:
+        client = docker_client("test cleanup")
+        try:
+            removed = remove_kept(client, key)
+        finally:
+            client.close()
+    assert len([name for name in removed if name.startswith("mwaa-verify-source-")]) == 2, removed
     assert engine_objects(container_engine.engine_env(), os.getpid()) == []
 
 
@@ -330,6 +399,7 @@ def test_a_signal_leaves_no_container_network_volume_or_folder(
     try:
         running = engine_objects(container_engine.engine_env(), process.pid)
         assert len([item for item in running if item.startswith("container")]) == 2, running
+        ids = container_ids(process.pid)
         process.send_signal(signum)
         process.wait(timeout=120)
     finally:
@@ -337,6 +407,7 @@ def test_a_signal_leaves_no_container_network_volume_or_folder(
             process.kill()
             process.wait()
     assert engine_objects(container_engine.engine_env(), process.pid) == []
+    assert monitors_left(ids) == []
     left = list(Path(tempfile.gettempdir()).glob(f"{ownership.PREFIX}{process.pid}-*"))
     assert left == [], f"work folder left: {left}"
 
@@ -398,6 +469,7 @@ def test_a_later_run_removes_what_a_killed_run_left(images: dict[str, str], tmp_
     process.wait()
     left = engine_objects(container_engine.engine_env(), process.pid)
     assert len([item for item in left if not item.startswith("volume")]) == 3, left  # 2 containers, 1 network
+    ids = container_ids(process.pid)
 
     client = docker.DockerClient(base_url=os.environ["DOCKER_HOST"])
     try:
@@ -407,6 +479,7 @@ def test_a_later_run_removes_what_a_killed_run_left(images: dict[str, str], tmp_
 
     assert len(removed) >= 3
     assert engine_objects(container_engine.engine_env(), process.pid) == []
+    assert monitors_left(ids) == []
 
 
 @pytest.mark.slow
@@ -471,3 +544,146 @@ def test_parsing_a_dag_that_writes_at_import_leaves_the_containers_database_unch
             "written_at_import_through_the_orm",
             "written_at_import_through_sqlalchemy",
         }
+
+
+KEEP_SCRIPT = """
+import sys
+from mwaa_verify.config import ContainerConfig
+from mwaa_verify.environments.container import ContainerEnvironment
+config = ContainerConfig(name="kept", airflow_image=sys.argv[1], postgres_image=sys.argv[2], keep=True, key=sys.argv[3])
+with ContainerEnvironment(config) as environment:
+    environment.exec(["true"], 30)
+"""
+
+
+@pytest.mark.slow
+def test_kept_containers_outlive_their_owner_serve_attach_and_go_only_when_removed(
+    images: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = f"kept-{os.getpid()}"
+    ran = subprocess.run(
+        [sys.executable, "-c", KEEP_SCRIPT, images[TARGET_VERSION], images["postgres"], key],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        capture_output=True,
+        text=True,
+    )
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    owner = int(
+        subprocess.run(
+            ["podman", "ps", "-q", "--filter", f"label=io.github.mwaa-verify.key={key}", "--format",
+             '{{index .Labels "' + LABEL_OWNER_PID + '"}}'],
+            capture_output=True, text=True, env=container_engine.engine_env(), check=True,
+        ).stdout.split()[0]
+    )  # fmt: skip
+    try:
+        assert len(container_ids(owner)) == 2  # its owner is gone, the containers run on
+        assert exec_sessions_left(container_ids(owner)) == []
+        client = docker_client("test")
+        try:
+            remove_leftovers(client)  # the sweep of dead owners' leftovers leaves kept ones
+        finally:
+            client.close()
+        assert len(container_ids(owner)) == 2
+
+        config = tmp_path / "mwaa-verify.toml"
+        config.write_text(
+            f'[environments.kept]\nkind = "container"\nairflow_image = "{images[TARGET_VERSION]}"\nkey = "{key}"\n'
+            f'[environments.other]\nkind = "container"\nairflow_image = "{images[TARGET_VERSION]}"\n'
+            f'key = "nothing-{key}"\n'
+        )
+        assert cli.main(["dags", "kept", "--attach", "--mwaa-config", str(config)]) == 0
+        assert cli.main(["dags", "other", "--attach", "--mwaa-config", str(config)]) == 2
+        error = capsys.readouterr().err.strip().splitlines()[-1]
+        assert error.startswith("mwaa-verify: error: environment 'other': attach is set, but no running containers")
+        assert "--keep" in error
+        assert exec_sessions_left(container_ids(owner)) == []  # the attached run ended its exec sessions
+        assert len(container_ids(owner)) == 2  # and left the containers running
+
+        assert cli.main(["containers", key]) == 0
+        assert key in capsys.readouterr().out
+    finally:
+        ids = container_ids(owner)
+        removed = cli.main(["containers", "--remove", key])
+    assert removed == 0 and container_ids(owner) == [] and engine_objects(container_engine.engine_env(), owner) == []
+    assert monitors_left(ids) == []
+
+
+@pytest.mark.slow
+def test_demo_kind_container_runs_the_whole_demo_on_the_engine(
+    images: dict[str, str], cache_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    exit_code = cli.main(
+        [
+            "demo", "--kind", "container", "--source-version", SOURCE_VERSION, "--target-version", TARGET_VERSION,
+            "--source-image", images[SOURCE_VERSION], "--target-image", images[TARGET_VERSION],
+            "--postgres-image", images["postgres"], "--workdir", str(tmp_path / "demo"),
+            "--reports", str(tmp_path / "reports"),
+        ]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert exit_code == 0, out[-4000:]
+    assert "NOT EXPECTED" not in out
+    summary = json.loads((tmp_path / "reports" / "summary.json").read_text())
+    assert {role: values["kind"] for role, values in summary["environments"].items()} == {
+        "source": "container",
+        "target": "container",
+    }
+    assert "legacy_" in out  # the legacy DAGs break on 3.x, as the demo exists to show
+    assert engine_objects(container_engine.engine_env(), os.getpid()) == []
+
+
+@pytest.mark.slow
+def test_demo_kind_container_without_its_image_is_one_line(
+    images: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    exit_code = cli.main(
+        [
+            "demo", "--kind", "container", "--source-image", "registry.invalid/airflow:2.10.5",
+            "--target-image", images[TARGET_VERSION], "--postgres-image", images["postgres"],
+            "--workdir", str(tmp_path / "demo"), "--reports", str(tmp_path / "reports"),
+        ]
+    )  # fmt: skip
+    stderr = capsys.readouterr().err
+    errors = [line for line in stderr.splitlines() if not line.startswith("[mwaa-verify]")]  # progress lines aside
+    assert exit_code == 2 and len(errors) == 1 and "Traceback" not in stderr, stderr
+    assert "image registry.invalid/airflow:2.10.5 (--source-image) is not on the engine" in errors[0]
+    assert "docker load" in errors[0] and "pass --source-image IMAGE the engine has" in errors[0]
+    assert engine_objects(container_engine.engine_env(), os.getpid()) == []
+
+
+def test_demo_kind_container_without_an_engine_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/nothing.sock")
+    exit_code = cli.main(["demo", "--kind", "container", "--workdir", str(tmp_path / "demo")])
+    error = capsys.readouterr().err.strip()
+    assert exit_code == 2 and "\n" not in error, error
+    assert f"the container engine at unix://{tmp_path}/nothing.sock does not answer" in error
+
+
+def test_keep_attach_and_key_are_read_and_checked(tmp_path: Path) -> None:
+    from mwaa_verify.config import load_config
+    from mwaa_verify.errors import ConfigError
+
+    path = tmp_path / "mwaa-verify.toml"
+    path.write_text('[environments.boxed]\nkind = "container"\nairflow_image = "a:1"\nkeep = true\nkey = "rehearsal"\n')
+    environment = load_config(path).environments["boxed"]
+    assert isinstance(environment, ContainerConfig)
+    assert (environment.keep, environment.attach, environment.attach_key) == (True, False, "rehearsal")
+    for line, expected in (('keep = "yes"', "keep must be true or false"), ('key = "a b"', "may hold only letters")):
+        path.write_text(f'[environments.boxed]\nkind = "container"\nairflow_image = "a:1"\n{line}\n')
+        with pytest.raises(ConfigError, match=expected) as raised:
+            load_config(path)
+        assert "\n" not in str(raised.value)
+
+
+def test_attach_on_an_environment_that_is_not_a_container_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "mwaa-verify.toml"
+    path.write_text('[environments.managed]\nkind = "mwaa"\nenvironment_name = "prod"\n')
+    assert cli.main(["dags", "managed", "--attach", "--mwaa-config", str(path)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error == (
+        "mwaa-verify: error: --attach applies to container environments; 'managed' is of kind 'mwaa': drop --attach"
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from mwaa_verify.config import (
     Config,
     ContainerConfig,
@@ -12,7 +14,25 @@ from mwaa_verify.config import (
     SnapshotConfig,
 )
 from mwaa_verify.environments.base import Environment
-from mwaa_verify.errors import EnvironmentStartError
+from mwaa_verify.errors import ConfigError, EnvironmentStartError
+
+
+def with_container_mode(
+    environment: EnvironmentConfig, keep: bool = False, attach: bool = False, strict: bool = True
+) -> EnvironmentConfig:
+    """The configuration with --keep / --attach applied (they mean something only to container environments:
+    `strict` refuses them on another kind, else they leave it as it is)."""
+    if not (keep or attach):
+        return environment
+    if not isinstance(environment, ContainerConfig):
+        if not strict:
+            return environment
+        flag = "--attach" if attach else "--keep"
+        raise ConfigError(
+            f"{flag} applies to container environments; {environment.name!r} is of kind {environment.kind!r}: "
+            f"drop {flag}"
+        )
+    return dataclasses.replace(environment, keep=environment.keep or keep, attach=environment.attach or attach)
 
 
 def open_environment(environment: EnvironmentConfig, config: Config) -> Environment:

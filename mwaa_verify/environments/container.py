@@ -9,6 +9,16 @@ mounted into it. The DAGs folder is mounted read-only, so the user's files are n
 Ryuk (testcontainers' reaper) is not used, since its image may not be pullable: this module stops and removes its
 own containers and network on close, at interpreter exit, on Ctrl-C and SIGTERM. Each carries the labels below
 (owner pid and host), and every start removes labelled leftovers whose owner process is gone.
+
+Keep and attach: with `keep`, close() leaves a started environment's containers running, labelled kept, so a
+later process (`mwaa-verify run`, `pytest suites`) can `attach` to them by their key instead of starting new
+ones; the connection secrets live in a root-only file inside the Airflow container, never on the host. Kept
+containers are removed only by `mwaa-verify containers --remove`. A process also attaches to the containers of
+a live owner (the demo's suites attach to the demo's containers).
+
+Exec sessions: podman keeps each exec session's monitor (`conmon`) alive for minutes after the command ended
+(its exit delay). Each exec here ends its monitor once the exit code is read, and close() ends any left of its
+containers, so nothing of an environment outlives it.
 """
 
 from __future__ import annotations
@@ -16,9 +26,12 @@ from __future__ import annotations
 import atexit
 import base64
 import contextlib
+import itertools
+import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -43,6 +56,10 @@ LABEL = "io.github.mwaa-verify"
 LABEL_OWNER_PID = f"{LABEL}.owner-pid"
 LABEL_OWNER_HOST = f"{LABEL}.owner-host"
 LABEL_ENVIRONMENT = f"{LABEL}.environment"
+LABEL_KEY = f"{LABEL}.key"  # what attach looks for
+LABEL_INSTANCE = f"{LABEL}.instance"  # one environment's containers and network
+LABEL_KEPT = f"{LABEL}.kept"
+LABEL_ROLE = f"{LABEL}.role"
 # where containers should be started (a cgroup of the caller's), on hosts that account resources per cgroup
 CGROUP_PARENT_VARIABLE = "MWAA_VERIFY_CGROUP_PARENT"
 
@@ -51,6 +68,8 @@ LOGS_IN = "/opt/airflow/logs"
 PROBES_IN = "/opt/mwaa-verify/probes"
 OUT_IN = "/opt/mwaa-verify/out"
 CA_IN = "/opt/mwaa-verify/ca.crt"
+STATE_IN = "/opt/mwaa-verify/state.json"  # the connection secrets an attaching process needs (root only)
+STATE_VARIABLE = "MWAA_VERIFY_STATE"
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 POSTGRES_USER = "airflow"
 POSTGRES_DB = "airflow"
@@ -109,25 +128,169 @@ def docker_client(where: str) -> Any:
     return client
 
 
+def _on_this_host(labels: Mapping[str, str] | None) -> bool:
+    return (labels or {}).get(LABEL_OWNER_HOST) == socket.gethostname()
+
+
+def _owner_alive(labels: Mapping[str, str] | None) -> bool:
+    pid = (labels or {}).get(LABEL_OWNER_PID, "")
+    return pid.isdigit() and ownership.alive(int(pid))
+
+
+def _kept(labels: Mapping[str, str] | None) -> bool:
+    return (labels or {}).get(LABEL_KEPT) == "true"
+
+
 def remove_leftovers(client: Any) -> list[str]:
-    """Remove containers and networks a dead mwaa-verify process on this host left behind; their names."""
+    """Remove containers and networks a dead mwaa-verify process on this host left behind (those it was asked to
+    keep stay, for `mwaa-verify containers --remove`); their names."""
     removed = []
-    here = socket.gethostname()
 
     def orphaned(labels: Mapping[str, str] | None) -> bool:
-        labels = labels or {}
-        pid = labels.get(LABEL_OWNER_PID, "")
-        return labels.get(LABEL_OWNER_HOST) == here and pid.isdigit() and not ownership.alive(int(pid))
+        return _on_this_host(labels) and not _kept(labels) and not _owner_alive(labels)
 
     for container in client.containers.list(all=True, filters={"label": LABEL_OWNER_PID}):
         if orphaned(container.labels):
             container.remove(force=True, v=True)
+            end_exec_sessions(container_ids=[container.id])
             removed.append(container.name)
     for network in client.networks.list(filters={"label": LABEL_OWNER_PID}):
         if orphaned(network.attrs.get("Labels")):
             network.remove()
             removed.append(network.name)
     return removed
+
+
+def ensure_image(client: Any, image: str, what: str, choose: str) -> str:
+    """`image` is on the engine (pulled if it must be), or one line saying how to provide it."""
+    import docker.errors
+
+    try:
+        client.images.get(image)
+        return image
+    except docker.errors.ImageNotFound:
+        pass
+    try:
+        with progress.step(f"pulling {image}"):
+            client.images.pull(image)
+        return image
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise EnvironmentStartError(
+            f"{what} is not on the engine and cannot be pulled ({reason}); build it (docker build -t {image} ...), "
+            f"load it (docker load -i image.tar) or {choose}"
+        ) from None
+
+
+def check_images(images: Mapping[str, str]) -> None:
+    """Before anything starts: the engine answers and has (or can pull) each image; keys name the option."""
+    client = docker_client("container images")
+    try:
+        for option, image in images.items():
+            ensure_image(client, image, f"image {image} ({option})", f"pass {option} IMAGE the engine has")
+    finally:
+        client.close()
+
+
+def attach_config_toml(environment: ContainerEnvironment) -> str:
+    """A configuration section that attaches to this running environment's containers (the demo's suites)."""
+    config = environment.config
+    lines = [
+        f"[environments.{environment.name}]",
+        'kind = "container"',
+        "attach = true",
+        f"key = {json.dumps(config.attach_key)}",
+        f"airflow_image = {json.dumps(config.airflow_image)}",
+        f"postgres_image = {json.dumps(config.postgres_image)}",
+        f"airflow_version = {json.dumps(environment.info().airflow_version)}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def kept_containers(client: Any, key: str | None = None) -> list[Any]:
+    """Containers on this host kept for attach (of `key`, or all)."""
+    filters = [LABEL_KEPT + "=true", *([f"{LABEL_KEY}={key}"] if key else [])]
+    found = client.containers.list(all=True, filters={"label": filters})
+    return [container for container in found if _on_this_host(container.labels)]
+
+
+def remove_kept(client: Any, key: str | None = None) -> list[str]:
+    """Remove kept containers (of `key`, or all on this host), their networks and their host folders; names."""
+    removed = []
+    instances = set()
+    for container in kept_containers(client, key):
+        instances.add(container.labels.get(LABEL_INSTANCE))
+        workdir = _workdir_of(container)
+        if container.status == "running" and container.labels.get(LABEL_ROLE) == "airflow":
+            _exec(client, container, ["chmod", "-R", "a+rwX", LOGS_IN, OUT_IN], user="0")  # host files removable
+        container.remove(force=True, v=True)
+        end_exec_sessions(container_ids=[container.id])
+        removed.append(container.name)
+        if workdir is not None and (workdir / ownership.KEEP_MARKER).is_file():
+            shutil.rmtree(workdir, ignore_errors=True)
+    for network in client.networks.list(filters={"label": LABEL_KEPT + "=true"}):
+        if network.attrs.get("Labels", {}).get(LABEL_INSTANCE) in instances:
+            network.remove()
+            removed.append(network.name)
+    return removed
+
+
+def _workdir_of(container: Any) -> Path | None:
+    """The host folder whose logs/ is mounted at LOGS_IN (an Airflow container of this module's)."""
+    for mount in container.attrs.get("Mounts") or []:
+        if mount.get("Destination") == LOGS_IN and mount.get("Source"):
+            return Path(mount["Source"]).parent
+    return None
+
+
+def _mount_source(container: Any, destination: str) -> Path:
+    for mount in container.attrs.get("Mounts") or []:
+        if mount.get("Destination") == destination and mount.get("Source"):
+            return Path(mount["Source"])
+    raise EnvironmentStartError(
+        f"container {container.name} mounts nothing at {destination}: it was not started by mwaa-verify; "
+        f"remove it (`mwaa-verify containers --remove`) and start the environment again"
+    )
+
+
+def _exec(
+    client: Any, container: Any, command: Sequence[str], env: Mapping[str, str] | None = None, user: str = ""
+) -> tuple[int, bytes, bytes]:
+    """Run `command` in `container`, wait for it, then end its exec session's monitor (see the module's note)."""
+    api = client.api
+    exec_id = api.exec_create(container.id, list(command), environment=dict(env or {}), user=user)["Id"]
+    try:
+        stdout, stderr = api.exec_start(exec_id, demux=True)
+        code = api.exec_inspect(exec_id).get("ExitCode")
+    finally:
+        end_exec_sessions(exec_ids=[exec_id])
+    return (-1 if code is None else int(code)), stdout or b"", stderr or b""
+
+
+def exec_monitors(container_ids: Sequence[str] = (), exec_ids: Sequence[str] = ()) -> list[int]:
+    """pids of podman's `conmon` monitors of these containers (`-c ID`) or these exec sessions (`-u ID`)."""
+    wanted = {("-c", cid) for cid in container_ids} | {("-u", eid) for eid in exec_ids}
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if not args or Path(args[0].decode(errors="replace")).name != "conmon":
+            continue
+        words = [arg.decode(errors="replace") for arg in args]
+        if any((flag, value) in wanted for flag, value in itertools.pairwise(words)):
+            found.append(int(entry.name))
+    return found
+
+
+def end_exec_sessions(container_ids: Sequence[str] = (), exec_ids: Sequence[str] = ()) -> None:
+    """End the monitors podman leaves waiting after an exec (its exit delay); only those of the given ids."""
+    for pid in exec_monitors(container_ids, exec_ids):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
 
 
 class ContainerEnvironment(HostAirflow):
@@ -142,6 +305,9 @@ class ContainerEnvironment(HostAirflow):
         self._version: AirflowVersion | None = None
         self._network_url = ""
         self._secret_env: dict[str, str] = {}
+        self._instance = uuid.uuid4().hex[:12]
+        self._attached = False  # to containers another process started: close() leaves them running
+        self._ready = False  # fully started: only then does `keep` keep anything
         self._lock = threading.Lock()
         super().__init__(
             name=config.name,
@@ -163,6 +329,9 @@ class ContainerEnvironment(HostAirflow):
             LABEL_OWNER_PID: str(os.getpid()),
             LABEL_OWNER_HOST: socket.gethostname(),
             LABEL_ENVIRONMENT: self.name,
+            LABEL_KEY: self.config.attach_key,
+            LABEL_INSTANCE: self._instance,
+            LABEL_KEPT: "true" if self.config.keep else "false",
         }
 
     def start(self) -> None:
@@ -171,7 +340,11 @@ class ContainerEnvironment(HostAirflow):
         ownership.install_signal_handlers()  # SIGTERM and SIGHUP unwind like Ctrl-C, so close() runs
         _open_environments.add(self)
         try:
-            self._provision()
+            if self.config.attach:
+                self._attach()
+            else:
+                self._provision()
+                self._ready = True
         except BaseException:
             self.close()
             raise
@@ -183,7 +356,8 @@ class ContainerEnvironment(HostAirflow):
         airflow_image = self._airflow_image()
         postgres_image = self._image(self.config.postgres_image, "postgres_image")
         ownership.sweep_stale()
-        self.workdir = ownership.make_owned_dir("container")
+        # a kept environment's folders outlive this process; the sweep of dead owners' folders leaves them
+        self.workdir = ownership.make_owned_dir("container", keep=self.config.keep)
         self.workdir.chmod(0o755)
         self.base_log_folder = self.workdir / "logs"
         self._out = self.workdir / "out"
@@ -218,7 +392,7 @@ class ContainerEnvironment(HostAirflow):
             )
             self._postgres.ports["5432/tcp"] = ("127.0.0.1",)  # any free port, on the loopback only
             with self._engine_errors(f"starting PostgreSQL ({postgres_image})"), ownership.deferred_signals():
-                self._postgres.start()
+                self._postgres = self._postgres.start().get_wrapped_container()
             port = self._mapped_port(self._postgres, 5432)
             self.sql_alchemy_conn = f"postgresql+psycopg2://{POSTGRES_USER}:{bootstrap}@127.0.0.1:{port}/{POSTGRES_DB}"
             self._wait_for_postgres()
@@ -240,9 +414,10 @@ class ContainerEnvironment(HostAirflow):
             public, self._secret_env = self._airflow_env()
             for key, value in public.items():
                 airflow.with_env(key, value)
-            self._airflow = airflow
             with self._engine_errors(f"starting Airflow ({airflow_image})"), ownership.deferred_signals():
-                airflow.start()
+                self._airflow = airflow.start().get_wrapped_container()
+        self._write_state(password)
+        self._hold_defaults_back()
         self._check_versions()
         if self.config.requirements:
             self._install_requirements()
@@ -267,7 +442,7 @@ class ContainerEnvironment(HostAirflow):
 
     def _run_kwargs(self, role: str) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
-            "labels": {**self.labels(), f"{LABEL}.role": role},
+            "labels": {**self.labels(), LABEL_ROLE: role},
         }
         if os.environ.get(CGROUP_PARENT_VARIABLE):
             kwargs["cgroup_parent"] = os.environ[CGROUP_PARENT_VARIABLE]
@@ -292,30 +467,13 @@ class ContainerEnvironment(HostAirflow):
         return self._image(image, "airflow_image")
 
     def _image(self, image: str, key: str) -> str:
-        import docker.errors
-
-        try:
-            self._client.images.get(image)
-            return image
-        except docker.errors.ImageNotFound:
-            pass
-        try:
-            with progress.step(f"{self.name}: pulling {image}"):
-                self._client.images.pull(image)
-            return image
-        except Exception as exc:
-            reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-            raise EnvironmentStartError(
-                f"environment {self.name!r}: image {image} ({key}) is not on the engine and cannot be pulled "
-                f"({reason}); build it (docker build -t {image} ...), load it (docker load -i image.tar) or "
-                f"set {key} to an image the engine has"
-            ) from None
+        what = f"environment {self.name!r}: image {image} ({key})"
+        return ensure_image(self._client, image, what, f"set {key} to an image the engine has")
 
     @staticmethod
     def _mapped_port(container: Any, port: int) -> int:
-        wrapped = container.get_wrapped_container()
-        wrapped.reload()
-        bindings = wrapped.attrs["NetworkSettings"]["Ports"][f"{port}/tcp"]
+        container.reload()
+        bindings = container.attrs["NetworkSettings"]["Ports"][f"{port}/tcp"]
         return int(bindings[0]["HostPort"])
 
     def _wait_for_postgres(self) -> None:
@@ -330,7 +488,7 @@ class ContainerEnvironment(HostAirflow):
                         connection.execute(sqlalchemy.text("select 1"))
                     return
                 except sqlalchemy.exc.OperationalError:
-                    wrapped = self._postgres.get_wrapped_container()
+                    wrapped = self._postgres
                     wrapped.reload()
                     if wrapped.status in ("exited", "dead") or time.monotonic() > deadline:
                         logs = wrapped.logs(tail=10).decode(errors="replace")
@@ -344,22 +502,107 @@ class ContainerEnvironment(HostAirflow):
 
     def _replace_password(self, bootstrap: str, password: str) -> None:
         """Set the database user's password to one the PostgreSQL container's environment does not show."""
-        wrapped = self._postgres.get_wrapped_container()
         sql = f"ALTER ROLE {POSTGRES_USER} PASSWORD :'password';"
-        code, output = wrapped.exec_run(
+        code, output, errors = _exec(
+            self._client,
+            self._postgres,
             [
                 "sh",
                 "-c",
                 f'echo "{sql}" | psql -q -v ON_ERROR_STOP=1 -v password="$NEW_PASSWORD" '
                 f"-h 127.0.0.1 -U {POSTGRES_USER} -d {POSTGRES_DB}",
             ],
-            environment={"PGPASSWORD": bootstrap, "NEW_PASSWORD": password},
+            {"PGPASSWORD": bootstrap, "NEW_PASSWORD": password},
+        )
+        if code != 0:
+            text = (errors or output).decode(errors="replace")
+            raise EnvironmentStartError(
+                f"environment {self.name!r}: cannot set the database password in {self.config.postgres_image} "
+                f"(psql exit {code}: {_last_line(text)}); use a PostgreSQL image with psql"
+            )
+
+    def _write_state(self, password: str) -> None:
+        """What an attaching process needs and the engine must not show: a root-only file in the container."""
+        state = json.dumps({"password": password, "network_url": self._network_url, "secret_env": self._secret_env})
+        script = (
+            "import os; fd = os.open(os.environ['TARGET'], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600); "
+            f"os.write(fd, os.environ['{STATE_VARIABLE}'].encode()); os.close(fd)"
+        )
+        code, _, errors = _exec(
+            self._client, self._airflow, ["python", "-c", script], {STATE_VARIABLE: state, "TARGET": STATE_IN}, "0"
         )
         if code != 0:
             raise EnvironmentStartError(
-                f"environment {self.name!r}: cannot set the database password in {self.config.postgres_image} "
-                f"(psql exit {code}: {_last_line(output.decode(errors='replace'))}); use a PostgreSQL image with psql"
+                f"environment {self.name!r}: cannot write {STATE_IN} in {self.config.airflow_image} "
+                f"({_last_line(errors.decode(errors='replace'))}); use an image whose python runs as root with exec"
             )
+
+    def _hold_defaults_back(self) -> None:
+        """Where the image has no airflow.cfg, an empty one, before Airflow first runs: otherwise Airflow writes
+        every default into it, and the configuration suite would read each default as configured (the defaults
+        change between versions). An image's own airflow.cfg is left as it is: it is part of what is verified."""
+        script = (
+            'cfg="${AIRFLOW_CONFIG:-${AIRFLOW_HOME:-$HOME/airflow}/airflow.cfg}"; '
+            '[ -e "$cfg" ] || { mkdir -p "$(dirname "$cfg")" && : > "$cfg"; }'
+        )
+        completed = self.exec(["sh", "-c", script], 60)
+        if completed.returncode != 0:
+            raise EnvironmentStartError(
+                f"environment {self.name!r}: cannot create airflow.cfg in {self.config.airflow_image} "
+                f"({_last_line(completed.stderr)}); give the image's user a writable AIRFLOW_HOME"
+            )
+
+    # -- attach ------------------------------------------------------------------------------------------
+
+    def _attach(self) -> None:
+        """Use the running containers labelled with this environment's key (kept, or of a live owner)."""
+        self._client = docker_client(f"environment {self.name!r}")
+        airflow, postgres = self._attachable()
+        code, state_text, errors = _exec(self._client, airflow, ["cat", STATE_IN], user="0")
+        if code != 0:
+            raise EnvironmentStartError(
+                f"environment {self.name!r}: container {airflow.name} has no readable {STATE_IN} "
+                f"({_last_line(errors.decode(errors='replace'))}); remove it (`mwaa-verify containers --remove "
+                f"{self.config.attach_key}`) and start the environment again with keep"
+            )
+        state = json.loads(state_text)
+        self._airflow, self._postgres, self._attached = airflow, postgres, True
+        self._secret_env = dict(state["secret_env"])
+        self._network_url = state["network_url"]
+        port = self._mapped_port(postgres, 5432)
+        self.sql_alchemy_conn = (
+            f"postgresql+psycopg2://{POSTGRES_USER}:{state['password']}@127.0.0.1:{port}/{POSTGRES_DB}"
+        )
+        self.base_log_folder = _mount_source(airflow, LOGS_IN)
+        self._out = _mount_source(airflow, OUT_IN)
+        self.dags_folder = _mount_source(airflow, DAGS_IN)
+        self.workdir = self.base_log_folder.parent
+        self._check_versions()
+        progress.say(f"{self.name}: attached to running containers {airflow.name} and {postgres.name}")
+
+    def _attachable(self) -> tuple[Any, Any]:
+        key = self.config.attach_key
+        running = self._client.containers.list(filters={"label": f"{LABEL_KEY}={key}", "status": "running"})
+        usable = [c for c in running if _on_this_host(c.labels) and (_kept(c.labels) or _owner_alive(c.labels))]
+        instances: dict[str, dict[str, Any]] = {}
+        for container in usable:
+            roles = instances.setdefault(container.labels.get(LABEL_INSTANCE, ""), {})
+            roles[container.labels.get(LABEL_ROLE, "")] = container
+        complete = [roles for roles in instances.values() if {"airflow", "postgres"} <= set(roles)]
+        if not complete:
+            raise EnvironmentStartError(
+                f"environment {self.name!r}: attach is set, but no running containers labelled {LABEL_KEY}={key} "
+                f"are on this host's engine; start and fill them first with keep (`--keep`, or keep = true), or "
+                f"remove attach to start new ones"
+            )
+        if len(complete) > 1:
+            names = ", ".join(sorted(roles["airflow"].name for roles in complete))
+            raise EnvironmentStartError(
+                f"environment {self.name!r}: {len(complete)} running sets of containers are labelled "
+                f"{LABEL_KEY}={key} ({names}); remove the stale ones (`mwaa-verify containers --remove {key}`) "
+                f"or give each environment its own key"
+            )
+        return complete[0]["airflow"], complete[0]["postgres"]
 
     def _airflow_env(self) -> tuple[dict[str, str], dict[str, str]]:
         """(the Airflow container's environment, the secrets every process run in it gets)."""
@@ -434,17 +677,14 @@ class ContainerEnvironment(HostAirflow):
     def exec(self, command: Sequence[str], timeout: float, env: Mapping[str, str] | None = None) -> Any:
         if self._airflow is None:
             raise ProbeError(f"environment {self.name!r} is not started")
-        wrapped = self._airflow.get_wrapped_container()
-        code, (stdout, stderr) = wrapped.exec_run(
+        code, stdout, stderr = _exec(
+            self._client,
+            self._airflow,
             ["timeout", "--signal=KILL", str(int(timeout)), *command],
-            environment={**self._secret_env, **(env or {})},
-            demux=True,
+            {**self._secret_env, **(env or {})},
         )
         return subprocess.CompletedProcess(
-            list(command),
-            code,
-            (stdout or b"").decode(errors="replace"),
-            (stderr or b"").decode(errors="replace"),
+            list(command), code, stdout.decode(errors="replace"), stderr.decode(errors="replace")
         )
 
     def run(
@@ -495,7 +735,7 @@ class ContainerEnvironment(HostAirflow):
         shutil.rmtree(here, ignore_errors=True)
         if here.exists() and self._airflow is not None:
             with contextlib.suppress(Exception):
-                self._airflow.get_wrapped_container().exec_run(["rm", "-rf", there], user="0")
+                _exec(self._client, self._airflow, ["rm", "-rf", there], user="0")
             shutil.rmtree(here, ignore_errors=True)
 
     def plugins_path(self) -> Path | None:
@@ -519,34 +759,59 @@ class ContainerEnvironment(HostAirflow):
         if self._airflow is None or self.workdir is None:
             return
         with contextlib.suppress(Exception):  # the container may be gone already; close() reports what remains
-            self._airflow.get_wrapped_container().exec_run(["chmod", "-R", "a+rwX", LOGS_IN, OUT_IN], user="0")
+            _exec(self._client, self._airflow, ["chmod", "-R", "a+rwX", LOGS_IN, OUT_IN], user="0")
 
     def close(self) -> None:
         with self._lock, ownership.deferred_signals():  # a signal cannot interrupt the cleanup half-way
             super().close()
-            self._release_written_files()
-            for attribute in ("_airflow", "_postgres"):
-                container = getattr(self, attribute)
-                setattr(self, attribute, None)
-                if container is not None:
-                    with contextlib.suppress(Exception):  # already gone
-                        container.stop(force=True, delete_volume=True)
-            if self._network is not None:
-                with contextlib.suppress(Exception):
-                    self._network.remove()
-                self._network = None
+            if self._attached or (self.config.keep and self._ready):
+                self._leave_running()
+            else:
+                self._remove_everything()
             if self._client is not None:
                 self._client.close()
                 self._client = None
-            if self.workdir is not None:
-                ownership.remove_owned_dir(self.workdir)
-                if self.workdir.exists():
-                    progress.say(
-                        f"{self.name}: could not remove {self.workdir} (files the container's user wrote); "
-                        f"remove it by hand (e.g. `podman unshare rm -rf {self.workdir}`)"
-                    )
-                self.workdir = None
             _open_environments.discard(self)
+
+    def _leave_running(self) -> None:
+        """Attached or kept: the containers and their folders stay; only this process's hold on them goes."""
+        if not self._attached and self._airflow is not None:
+            progress.say(
+                f"{self.name}: kept running ({self._airflow.name}, {self._postgres.name}); attach with "
+                f"`attach = true` (key {self.config.attach_key}), remove with "
+                f"`mwaa-verify containers --remove {self.config.attach_key}`"
+            )
+        self._airflow = self._postgres = None
+        self._network = None
+        self.workdir = None
+
+    def _remove_everything(self) -> None:
+        self._release_written_files()
+        self._airflow = self._postgres = None
+        if self._client is not None:
+            # everything of this instance, also a container the engine created but refused to start
+            mine = {"label": f"{LABEL_INSTANCE}={self._instance}"}
+            with contextlib.suppress(Exception):
+                containers = self._client.containers.list(all=True, filters=mine)
+                for container in containers:
+                    with contextlib.suppress(Exception):  # already gone
+                        container.remove(force=True, v=True)
+                end_exec_sessions(container_ids=[container.id for container in containers])
+            with contextlib.suppress(Exception):
+                for network in self._client.networks.list(filters=mine):
+                    with contextlib.suppress(Exception):
+                        network.remove()
+        self._network = None
+        if self.workdir is not None:
+            ownership.remove_owned_dir(self.workdir)
+            if self.workdir.exists() and self.config.keep:
+                shutil.rmtree(self.workdir, ignore_errors=True)  # kept folders are not in the owned set
+            if self.workdir.exists():
+                progress.say(
+                    f"{self.name}: could not remove {self.workdir} (files the container's user wrote); "
+                    f"remove it by hand (e.g. `podman unshare rm -rf {self.workdir}`)"
+                )
+            self.workdir = None
 
 
 def _last_line(text: str) -> str:

@@ -141,6 +141,36 @@ def _kept(labels: Mapping[str, str] | None) -> bool:
     return (labels or {}).get(LABEL_KEPT) == "true"
 
 
+def _containers(client: Any, stopped_too: bool = True, **filters: Any) -> list[Any]:
+    """Containers matching `filters`, without those another process removes while they are listed: the engine
+    lists ids first and describes each after, and a concurrent run's cleanup can win in between."""
+    import docker.errors
+
+    found = []
+    for summary in client.api.containers(all=stopped_too, filters=filters):
+        try:
+            found.append(client.containers.get(summary["Id"]))
+        except docker.errors.NotFound:
+            continue
+        except docker.errors.APIError as exc:
+            if "no such container" not in str(exc).lower():
+                raise
+    return found
+
+
+def _remove_container(container: Any) -> None:
+    """Remove `container` with its anonymous volumes; one another process already removed is fine."""
+    import docker.errors
+
+    try:
+        container.remove(force=True, v=True)
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.APIError as exc:
+        if "no such container" not in str(exc).lower():
+            raise
+
+
 def remove_leftovers(client: Any) -> list[str]:
     """Remove containers and networks a dead mwaa-verify process on this host left behind (those it was asked to
     keep stay, for `mwaa-verify containers --remove`); their names."""
@@ -149,9 +179,9 @@ def remove_leftovers(client: Any) -> list[str]:
     def orphaned(labels: Mapping[str, str] | None) -> bool:
         return _on_this_host(labels) and not _kept(labels) and not _owner_alive(labels)
 
-    for container in client.containers.list(all=True, filters={"label": LABEL_OWNER_PID}):
+    for container in _containers(client, label=LABEL_OWNER_PID):
         if orphaned(container.labels):
-            container.remove(force=True, v=True)
+            _remove_container(container)
             end_exec_sessions(container_ids=[container.id])
             removed.append(container.name)
     for network in client.networks.list(filters={"label": LABEL_OWNER_PID}):
@@ -210,7 +240,7 @@ def attach_config_toml(environment: ContainerEnvironment) -> str:
 def kept_containers(client: Any, key: str | None = None) -> list[Any]:
     """Containers on this host kept for attach (of `key`, or all)."""
     filters = [LABEL_KEPT + "=true", *([f"{LABEL_KEY}={key}"] if key else [])]
-    found = client.containers.list(all=True, filters={"label": filters})
+    found = _containers(client, label=filters)
     return [container for container in found if _on_this_host(container.labels)]
 
 
@@ -223,7 +253,7 @@ def remove_kept(client: Any, key: str | None = None) -> list[str]:
         workdir = _workdir_of(container)
         if container.status == "running" and container.labels.get(LABEL_ROLE) == "airflow":
             _exec(client, container, ["chmod", "-R", "a+rwX", LOGS_IN, OUT_IN], user="0")  # host files removable
-        container.remove(force=True, v=True)
+        _remove_container(container)
         end_exec_sessions(container_ids=[container.id])
         removed.append(container.name)
         if workdir is not None and (workdir / ownership.KEEP_MARKER).is_file():
@@ -582,7 +612,7 @@ class ContainerEnvironment(HostAirflow):
 
     def _attachable(self) -> tuple[Any, Any]:
         key = self.config.attach_key
-        running = self._client.containers.list(filters={"label": f"{LABEL_KEY}={key}", "status": "running"})
+        running = _containers(self._client, stopped_too=False, label=f"{LABEL_KEY}={key}", status="running")
         usable = [c for c in running if _on_this_host(c.labels) and (_kept(c.labels) or _owner_alive(c.labels))]
         instances: dict[str, dict[str, Any]] = {}
         for container in usable:

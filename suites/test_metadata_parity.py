@@ -2,6 +2,8 @@
 
 One test per table, matched on natural keys in a version-neutral form (2.x and 3.x schemas both), so the
 report reads table by table. Tables the target's version does not have are not applicable, with the reason.
+Under pytest-xdist a large table is checked in as many key ranges as there are workers, each its own test;
+the summary adds them up into the table's one row.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from datetime import datetime
 
 import pytest
 
+from mwaa_verify import workers
 from mwaa_verify.airflow.column_map import MIGRATED_TABLES, SPECS
+from mwaa_verify.airflow.key_ranges import KeyRange, RowsInRange, key_ranges
 from mwaa_verify.airflow.secrets import Redactor
 from mwaa_verify.environments.base import Environment
 from mwaa_verify.migrate.location import Location, fetched_for_reading
@@ -25,11 +29,31 @@ def redactor(source_env: Environment, target_env: Environment) -> Redactor:
     return redactor_for(source_env, target_env)
 
 
-@pytest.mark.parametrize("table", [spec.name for spec in MIGRATED_TABLES])
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Each table, and a large one in key ranges when workers share the session (every worker collects the
+    same ranges: their number is the number of workers)."""
+    if "key_range" not in metafunc.fixturenames:
+        return
+    count = workers.worker_count(metafunc.config)
+    cases = [(spec.name, part) for spec in MIGRATED_TABLES for part in key_ranges(spec.name, count)]
+    ids = [table if part.whole else f"{table}-{part.index + 1}of{part.count}" for table, part in cases]
+    metafunc.parametrize(("table", "key_range"), cases, ids=ids)
+
+
 def test_table_rows_match(
-    table: str, source_env: Environment, target_env: Environment, since: datetime | None, redactor: Redactor
+    table: str,
+    key_range: KeyRange,
+    source_env: Environment,
+    target_env: Environment,
+    since: datetime | None,
+    redactor: Redactor,
 ) -> None:
-    outcome = compare_table(table, source_env, target_env, redactor, since)
+    source, target = (
+        (source_env, target_env)
+        if key_range.whole
+        else (RowsInRange(source_env, key_range), RowsInRange(target_env, key_range))
+    )
+    outcome = compare_table(table, source, target, redactor, since)  # type: ignore[arg-type]
     if isinstance(outcome, NotApplicable):
         pytest.skip(f"not applicable: {outcome.reason}")
     extras_allowed = SPECS[table].kind == "append_only"

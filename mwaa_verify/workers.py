@@ -176,7 +176,7 @@ def attach(described: dict[str, Any]) -> Environment:
 def shared_dir(config: pytest.Config) -> Path | None:
     """The directory the controller made for this session's workers, if this worker can see it."""
     if is_controller(config):
-        return config.stash.get(_SHARED_DIR_KEY)
+        return config.stash.get(_SHARED_DIR_KEY, None)
     given = _from_controller(config)
     if "shared_dir" not in given or given.get("host") != socket.gethostname():
         return None

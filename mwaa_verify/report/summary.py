@@ -242,7 +242,7 @@ def read_results(results_dir: Path, run_id: str | None = None) -> Summary:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue  # a result file still being written by a run that has not finished
-        run = next((label["value"] for label in data.get("labels", []) if label["name"] == RUN_ID_LABEL), "")
+        run = next((label.get("value", "") for label in data.get("labels", []) if label["name"] == RUN_ID_LABEL), "")
         key = data.get("historyId") or data.get("fullName") or path.name
         if key not in runs[run] or data.get("stop", 0) >= runs[run][key].get("stop", 0):
             runs[run][key] = data  # a retried test: its last attempt
@@ -272,14 +272,15 @@ def read_results(results_dir: Path, run_id: str | None = None) -> Summary:
 
 
 def _label(data: dict, name: str) -> str:
-    return next((label["value"] for label in data.get("labels", []) if label["name"] == name), "")
+    return next((label.get("value", "") for label in data.get("labels", []) if label["name"] == name), "")
 
 
 def _check(data: dict) -> tuple[CheckResult, str]:
     """A result, and which key range of its check it covers ("" for a whole check)."""
     found: dict[str, list[str]] = defaultdict(list)
     for label in data.get("labels", []):
-        found[label["name"]].append(label["value"])
+        if "value" in label:  # allure-pytest writes `package` without one for a module at the rootdir
+            found[label["name"]].append(label["value"])
     first = {name: values[0] for name, values in found.items()}
     # a placeholder parameter (a test generated with nothing to check gets the value None) is no subject, and
     # a key range is a share of its check, not a subject of its own

@@ -2,13 +2,14 @@
 
 Runs inside the environment's interpreter (not mwaa-verify's), so it may import only the standard library
 and Airflow. Airflow is imported once; each file is then parsed in a forked child, as the dag-processor
-does. Where Airflow has an ORM block (3.x) the child first applies it, so a DAG file that reads the metadata
-database at the top level fails here exactly as it fails in production. Everything about the parser (DagBag
+does, as many children at a time as the machine has cores (the dag-processor's `parsing_processes`). Where
+Airflow has an ORM block (3.x) the child first applies it, so a DAG file that reads the metadata database at
+the top level fails here exactly as it fails in production. Everything about the parser (DagBag
 class and arguments, serializer, ORM block) is found by feature detection, never by version number; when the
 probe itself fails on a file, the file's entry carries `tool_error` (never `import_error`): the user's DAG was
 not judged.
 
-Usage: python dag_probe.py --dags-folder DIR --out FILE.json
+Usage: python dag_probe.py --dags-folder DIR --out FILE.json [--processes N]
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--dags-folder", required=True)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--processes", type=int, default=_cores(), help="files parsed at once (default: cores)")
     args = parser.parse_args()
     os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
@@ -59,9 +61,7 @@ def main() -> int:
 
     files = []
     dags: dict[str, dict] = {}
-    for path in paths:
-        parsing.pre_import(path)
-        result = _parse_in_child(path, dags_folder, parsing, import_timeout)
+    for result in _parse_all(paths, dags_folder, parsing, import_timeout, max(1, args.processes)):
         files.append(result["file"])
         for shape in result["dags"]:
             dags[shape["dag_id"]] = shape
@@ -193,10 +193,90 @@ def _dag_file_paths(dags_folder: str, safe_mode: bool) -> list[str]:
     return list(file_utils.list_py_file_paths(dags_folder, safe_mode=safe_mode, include_examples=False))
 
 
-def _parse_in_child(path: str, dags_folder: str, parsing: Parsing, import_timeout: float) -> dict:
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # the cores this process may use (a container's, a taskset's)
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+class _Child:
+    """One forked parse: its pid, the pipe its result comes through, and when it is overdue."""
+
+    def __init__(self, path: str, pid: int, read_fd: int, deadline: float) -> None:
+        self.path = path
+        self.pid = pid
+        self.fd = read_fd
+        self.started = time.monotonic()
+        self.deadline = deadline
+        self.data = bytearray()
+        self.eof = False
+        self.status: int | None = None
+        self.killed = False
+
+    def read(self) -> None:
+        """What the pipe holds now, without waiting."""
+        while not self.eof:
+            try:
+                chunk = os.read(self.fd, 1 << 16)
+            except BlockingIOError:
+                return
+            if chunk:
+                self.data += chunk
+            else:
+                self.eof = True
+
+    def exited(self) -> bool:
+        if self.status is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.status = status
+        return self.status is not None
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+        self.killed = True
+        if self.status is None:
+            _, self.status = os.waitpid(self.pid, 0)
+
+
+def _parse_all(paths: list[str], dags_folder: str, parsing: Parsing, import_timeout: float, processes: int):
+    """Every file's result, in the order of `paths`, parsed by up to `processes` forked children at a time.
+
+    A child is done when it has exited (its result, written just before, is then all in the pipe) or closed
+    the pipe; a process the DAG file started at import may hold the pipe open for ever, so the pipe's end is
+    not waited for. A child past its deadline is killed."""
+    results: dict[str, dict] = {}
+    queue = list(paths)
+    running: dict[int, _Child] = {}
+    while queue or running:
+        while queue and len(running) < processes:
+            path = queue.pop(0)
+            parsing.pre_import(path)  # in the parent, as the dag-processor's manager does before it forks
+            child = _fork_parse(path, dags_folder, parsing, import_timeout)
+            running[child.fd] = child
+        wait = min(child.deadline for child in running.values()) - time.monotonic()
+        ready, _, _ = select.select(list(running), [], [], min(max(wait, 0), 0.05))
+        for fd in ready:
+            running[fd].read()
+        for fd, child in list(running.items()):
+            if not (child.eof or child.exited()):
+                if time.monotonic() < child.deadline:
+                    continue
+                child.kill()
+            child.read()
+            if child.status is None:
+                _, child.status = os.waitpid(child.pid, 0)
+            os.close(fd)
+            del running[fd]
+            results[child.path] = _child_result(child, dags_folder, import_timeout)
+    return [results[path] for path in paths]
+
+
+def _fork_parse(path: str, dags_folder: str, parsing: Parsing, import_timeout: float) -> _Child:
     relative = os.path.relpath(path, dags_folder)
     read_fd, write_fd = os.pipe()
-    started = time.monotonic()
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
@@ -212,25 +292,26 @@ def _parse_in_child(path: str, dags_folder: str, parsing: Parsing, import_timeou
             json.dump(payload, pipe)
         os._exit(code)
     os.close(write_fd)
-    # The child writes its whole result at once, just before it exits: wait for that, or for the deadline.
-    with os.fdopen(read_fd, "r", encoding="utf-8") as pipe:
-        ready, _, _ = select.select([pipe], [], [], import_timeout + KILL_GRACE_SECONDS)
-        if ready:
-            text = pipe.read()
-        else:
-            os.kill(pid, signal.SIGKILL)
-            text = ""
-    _, status = os.waitpid(pid, 0)
-    elapsed = time.monotonic() - started
-    if text:
-        return json.loads(text)
-    if not ready:
+    os.set_blocking(read_fd, False)
+    return _Child(path, pid, read_fd, time.monotonic() + import_timeout + KILL_GRACE_SECONDS)
+
+
+def _child_result(child: _Child, dags_folder: str, import_timeout: float) -> dict:
+    relative = os.path.relpath(child.path, dags_folder)
+    elapsed = time.monotonic() - child.started
+    if child.data and not child.killed:
+        try:
+            return json.loads(child.data.decode("utf-8"))
+        except ValueError:
+            pass  # cut short: judged by how the child ended
+    if child.killed:
         # Airflow's own timeout did not stop it (the file blocks signals, or sleeps in C code)
         reason = (
-            f"AirflowTaskTimeout: DagBag import timeout for {path} after {import_timeout:g}s.\n"
+            f"AirflowTaskTimeout: DagBag import timeout for {child.path} after {import_timeout:g}s.\n"
             f"(the parsing process ignored Airflow's timeout and was killed after {elapsed:.0f} s)"
         )
         return _failed_file(relative, reason, elapsed)
+    status = child.status or 0
     if os.WIFSIGNALED(status):
         reason = f"the parsing process was killed by signal {os.WTERMSIG(status)} after {elapsed:.1f} s"
     else:

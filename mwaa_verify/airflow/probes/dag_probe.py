@@ -24,8 +24,10 @@ import platform
 import select
 import signal
 import sys
+import tempfile
 import time
 import traceback
+import warnings
 
 # Extra seconds the parent grants a child beyond Airflow's own dagbag_import_timeout before killing it.
 KILL_GRACE_SECONDS = 30
@@ -59,6 +61,8 @@ def main() -> int:
         )
         return 3
 
+    with tempfile.TemporaryDirectory(prefix="mwaa-verify-warm-up-") as empty:
+        parsing.warm_up(empty)
     files = []
     dags: dict[str, dict] = {}
     for result in _parse_all(paths, dags_folder, parsing, import_timeout, max(1, args.processes)):
@@ -128,14 +132,37 @@ class Parsing:
         }
 
     def pre_import(self, path: str) -> None:
-        """The airflow modules the file imports, imported in the parent as the dag-processor's manager does."""
+        """The airflow modules the file imports, imported in the parent as the dag-processor's manager does,
+        and the names it imports from them resolved (a moved class behind a deprecation shim is imported only
+        when its name is looked up: otherwise every child would import its new home again)."""
         if self.pre_import_modules is None:
             return
         try:
             for module in self.pre_import_modules(path):
                 _import_if_present(module)
+            _resolve_imported_names(path)
         except Exception:  # an unreadable file: the parse reports it
             pass
+
+    def warm_up(self, scratch: str) -> None:
+        """What a long-lived dag-processor has loaded after its first file, loaded once here before any fork
+        (no DAG file of the user's runs): the parser's own lazy imports (a DagBag of an empty folder), and the
+        serializer's JSON schema and caches (a DAG of our own serialised). Without it every forked child pays
+        for them again: over a second a file on Airflow 3."""
+        with contextlib.suppress(Exception), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.dagbag(scratch, scratch)
+        with contextlib.suppress(Exception), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            dag_class = _first_attribute_of(("airflow.sdk", "DAG"), ("airflow.models.dag", "DAG"))
+            task_class = _first_attribute_of(
+                ("airflow.providers.standard.operators.empty", "EmptyOperator"),
+                ("airflow.operators.empty", "EmptyOperator"),
+            )
+            dag = dag_class("mwaa_verify_warm_up", schedule=None, start_date=datetime.datetime(2024, 1, 1))
+            if task_class is not None:
+                task_class(task_id="warm_up", dag=dag)
+            self.serializer.to_dict(dag)
 
     def dagbag(self, path: str, dags_folder: str):
         wanted = {
@@ -176,6 +203,23 @@ def _first_attribute_of(*candidates):
         if found is not None:
             return found
     return None
+
+
+def _resolve_imported_names(path: str) -> None:
+    """`from airflow.x import Name` lines of the file: look each Name up (Airflow's code, never the file's)."""
+    import ast
+    import importlib
+
+    with open(path, "rb") as handle:
+        tree = ast.parse(handle.read(), path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("airflow"):
+                with contextlib.suppress(Exception):
+                    module = importlib.import_module(node.module)
+                    for alias in node.names:
+                        getattr(module, alias.name, None)
 
 
 def _import_if_present(module_name: str) -> None:

@@ -7,11 +7,13 @@ environment is only ever read.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
@@ -42,29 +44,109 @@ class MetadataDatabase:
         with self.connect() as connection:
             return sorted(sa.inspect(connection).get_table_names())
 
-    def rows(self, table: str, since: datetime | None = None) -> Iterator[dict[str, Any]]:
+    def rows(
+        self, table: str, since: datetime | None = None, buckets: BucketFilter | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """The table's rows in natural-key order; only those whose key falls in `buckets`, when given."""
         with self.connect() as connection:
-            selected = self._table(connection, table)
-            columns = {column.name: column for column in selected.columns}
-            primary_key = [column.name for column in selected.primary_key.columns] or list(columns)
-            query = sa.select(selected)
-            joined = airflow_tables.KEY_JOINS.get(table)
-            if joined and joined[0] in columns and not set(joined[2]) <= columns.keys():
-                reference, parent_name, key = joined
-                parent = self._table(connection, parent_name)
-                query = query.add_columns(*(parent.c[name] for name in key)).join(
-                    parent, parent.c.id == selected.c[reference]
-                )
-                columns.update({name: parent.c[name] for name in key})
-            order = airflow_tables.order_columns(table, list(columns), primary_key)
-            dialect = connection.dialect.name
-            query = query.order_by(*(_binary_order(columns[name], dialect) for name in order))
-            if since is not None:
-                query = self._window(connection, query, selected, table, since)
+            selection = self._selection(connection, table, since)
+            query = selection.query.order_by(*selection.order)
+            if buckets is not None:
+                query = query.where(buckets.clause(selection.bucket(buckets.count)))
             result = connection.execution_options(stream_results=True, yield_per=self.chunk_size).execute(query)
             for partition in result.mappings().partitions(self.chunk_size):
                 for row in partition:
                     yield {key: bytes(value) if isinstance(value, memoryview) else value for key, value in row.items()}
+
+    @property
+    def digests_rows(self) -> bool:
+        """Whether this database can hash rows itself (PostgreSQL), so that equal rows never leave it."""
+        return self.engine.dialect.name == "postgresql"
+
+    def column_families(self, table: str) -> dict[str, str]:
+        """Each column of the table as rows() reads it (joined key columns included), and its family: two
+        columns of one family hold equal values exactly when their canonical SQL text (bucket_digests) is equal."""
+        with self.connect() as connection:
+            selection = self._selection(connection, table, None)
+            return {name: type_family(column.type) for name, column in selection.columns.items()}
+
+    def bucket_digests(
+        self,
+        table: str,
+        key: Sequence[str],
+        hashed: Sequence[str],
+        count: int,
+        since: datetime | None = None,
+        buckets: BucketFilter | None = None,
+    ) -> dict[int, tuple[int, int]]:
+        """Per bucket of keys (a hash of the key's canonical text, modulo `count`): how many rows it holds and
+        the sum of their row hashes over the `hashed` columns, in that order. The database does all the work:
+        one scan, and `count` small rows back."""
+        with self.connect() as connection:
+            _canonical_session(connection)
+            selection = self._selection(connection, table, since)
+            bucket = selection.bucket(count, key).label("bucket")
+            row_hash = sa.func.hashtextextended(selection.text(hashed), 0)
+            query = (
+                selection.query.with_only_columns(bucket, sa.func.count(), sa.func.sum(row_hash))
+                .group_by(sa.literal_column("bucket"))
+                .order_by(None)
+            )
+            if buckets is not None:
+                query = query.where(buckets.clause(selection.bucket(buckets.count, key)))
+            return {int(b): (int(n), int(total)) for b, n, total in connection.execute(query)}
+
+    def keyed_values(
+        self,
+        table: str,
+        key: Sequence[str],
+        columns: Sequence[str],
+        count: int,
+        since: datetime | None = None,
+        buckets: BucketFilter | None = None,
+    ) -> Iterator[tuple[int, str, dict[str, Any]]]:
+        """(bucket, the key's canonical text, the row's `columns`) for every row: the narrow stream of values
+        only Python can canonicalise (pickles, encrypted secrets), hashed by the caller."""
+        with self.connect() as connection:
+            _canonical_session(connection)
+            selection = self._selection(connection, table, since)
+            query = selection.query.with_only_columns(
+                selection.bucket(count, key), selection.text(key), *(selection.columns[name] for name in columns)
+            )
+            if buckets is not None:
+                query = query.where(buckets.clause(selection.bucket(buckets.count, key)))
+            result = connection.execution_options(stream_results=True, yield_per=self.chunk_size).execute(query)
+            for partition in result.partitions(self.chunk_size):
+                for bucket, key_text, *values in partition:
+                    yield (
+                        bucket,
+                        key_text,
+                        {
+                            name: bytes(value) if isinstance(value, memoryview) else value
+                            for name, value in zip(columns, values, strict=True)
+                        },
+                    )
+
+    def _selection(self, connection: sa.Connection, table: str, since: datetime | None) -> _Selection:
+        selected = self._table(connection, table)
+        columns: dict[str, sa.ColumnElement] = {column.name: column for column in selected.columns}
+        primary_key = [column.name for column in selected.primary_key.columns] or list(columns)
+        query = sa.select(selected)
+        joined = airflow_tables.KEY_JOINS.get(table)
+        if joined and joined[0] in columns and not set(joined[2]) <= columns.keys():
+            reference, parent_name, key = joined
+            parent = self._table(connection, parent_name)
+            query = query.add_columns(*(parent.c[name] for name in key)).join(
+                parent, parent.c.id == selected.c[reference]
+            )
+            columns.update({name: parent.c[name] for name in key})
+        order_names = airflow_tables.order_columns(table, list(columns), primary_key)
+        dialect = connection.dialect.name
+        order = [_binary_order(columns[name], dialect) for name in order_names]
+        if since is not None:
+            query = self._window(connection, query, selected, table, since)
+        key = [name for name in airflow_tables.NATURAL_KEYS.get(table, ()) if name in columns] or order_names
+        return _Selection(query, columns, order, tuple(key))
 
     def schema_revision(self) -> str | None:
         """Alembic's revision of this database: which schema, exactly, its rows follow."""
@@ -131,6 +213,71 @@ class MetadataDatabase:
                 f"check sql_alchemy_conn and that the database is running"
             ) from None
         return connection
+
+
+@dataclass(frozen=True)
+class BucketFilter:
+    """Rows whose key falls in some of `count` buckets: those listed, or those of shard `index` of `shards`
+    (every bucket b with b % shards == index)."""
+
+    count: int
+    listed: frozenset[int] | None = None
+    index: int = 0
+    shards: int = 1
+
+    def clause(self, bucket: sa.ColumnElement) -> sa.ColumnElement:
+        if self.listed is not None:
+            return bucket == sa.any_(sa.literal(sorted(self.listed), type_=ARRAY(sa.Integer)))
+        return (bucket % self.shards) == self.index
+
+
+@dataclass(frozen=True)
+class _Selection:
+    """A table as rows() reads it: the query (joins and window applied), its columns by name, the order."""
+
+    query: sa.Select
+    columns: dict[str, sa.ColumnElement]
+    order: list[sa.ColumnElement]
+    key: tuple[str, ...]
+
+    def text(self, names: Sequence[str]) -> sa.ColumnElement:
+        """The canonical text of some columns: one record, in the given order (NULL and '' stay apart)."""
+        return sa.cast(sa.func.row(*(_canonical(self.columns[name]) for name in names)), sa.Text)
+
+    def bucket(self, count: int, key: Sequence[str] | None = None) -> sa.ColumnElement:
+        """Which of `count` (a power of two) buckets a row's key falls in, from the key's canonical text."""
+        return sa.func.hashtext(self.text(key or self.key)).op("&")(count - 1)
+
+
+def type_family(column_type: sa.types.TypeEngine) -> str:
+    """Types whose values read back as the same Python type and print the same canonical text."""
+    if isinstance(column_type, sa.DateTime):
+        return "timestamp"
+    if isinstance(column_type, sa.JSON):
+        return "json"
+    if isinstance(column_type, sa.Integer):
+        return "integer"
+    if isinstance(column_type, sa.String) and not isinstance(column_type, sa.CHAR):
+        return "text"
+    return type(column_type).__name__.lower()
+
+
+def _canonical(column: sa.ColumnElement) -> sa.ColumnElement:
+    """A column as text that is equal on two databases exactly when the values are (session in UTC, see
+    _canonical_session): timestamps without a zone are UTC, as Airflow writes them; JSON in its normal form."""
+    if isinstance(column.type, sa.DateTime) and not column.type.timezone:
+        return sa.func.timezone("UTC", column)
+    if isinstance(column.type, sa.JSON):
+        return sa.cast(column, JSONB)
+    return column
+
+
+def _canonical_session(connection: sa.Connection) -> None:
+    """Settings that fix how values print, whatever the server's or the role's defaults."""
+    connection.exec_driver_sql(
+        "SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL IntervalStyle = 'postgres'; "
+        "SET LOCAL extra_float_digits = 1; SET LOCAL bytea_output = 'hex'"
+    )
 
 
 _BINARY_COLLATIONS = {"postgresql": "C", "mysql": "utf8mb4_bin"}  # SQLite's default is already binary

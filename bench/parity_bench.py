@@ -4,10 +4,11 @@
 
 Builds three task_instance tables of N rows in a throwaway PostgreSQL: `source`, `target` (a copy with planted
 differences of every kind: changed field, NULL vs value, shifted timestamp, missing and extra rows) and `twin`
-(an exact copy). Each method runs in its own process (its own peak RSS; time counted after its imports) and prints wall time, peak RSS and its
-ratio to the fastest reference of the same run. The references read both sides at once (two threads), as the
-digest engine does. Goals (issue 17): parity of source/target within 2x of COPY-ing both sides; source/twin within
-1.5x of one aggregate hash per side; peak RSS flat (under 300 MB) at 1M and 10M rows.
+(an exact copy). Each method runs in its own process, so its peak RSS is its own; its time is counted after its
+imports. It prints seconds, peak RSS and the ratio to the fastest reference of the same run. The references read
+both sides at once (two threads), as the digest engine does. Goals (issue 17): parity of source/target within 2x
+of COPY-ing both sides; source/twin within 1.5x of one aggregate hash per side; peak RSS flat (under 300 MB) at 1M
+and 10M rows.
 """
 
 from __future__ import annotations
@@ -184,6 +185,7 @@ def run_method(method: str, urls: dict[str, str]) -> dict:
         source, target = MetadataDatabase(pair[0]), MetadataDatabase(pair[1])
         outcome = compare(source.rows("task_instance"), target.rows("task_instance"), key, normalise, normalise)
     elif method == "fetch-all+deepdiff":
+
         def everything(url: str) -> dict:
             with MetadataDatabase(url).connect() as connection:
                 rows = connection.execute(sa.text("SELECT * FROM task_instance")).mappings().all()

@@ -103,9 +103,11 @@ def build(cluster: PostgresCluster, rows: int) -> dict[str, str]:
 
 def measure(method: str, urls: dict[str, str], timeout: float) -> dict:
     """Run one method in a fresh interpreter, so each peak RSS is its own."""
-    command = [sys.executable, __file__, "--run", method, "--urls", json.dumps(urls)]
+    command = [sys.executable, __file__, "--run", method]  # the URLs (with a password) go by stdin, not argv
     try:
-        completed = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=True)
+        completed = subprocess.run(
+            command, input=json.dumps(urls), capture_output=True, text=True, timeout=timeout, check=True
+        )
     except subprocess.TimeoutExpired:
         return {"method": method, "seconds": None, "note": f"did not finish in {timeout:.0f} s"}
     except subprocess.CalledProcessError as exc:
@@ -234,10 +236,9 @@ def main() -> int:
     parser.add_argument("--row-path-timeout", type=float, default=3600, help="seconds before rows()/row-path are cut")
     parser.add_argument("--skip", action="append", default=[], choices=list(METHODS), help="methods not to run")
     parser.add_argument("--run", help=argparse.SUPPRESS)
-    parser.add_argument("--urls", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run:
-        print(json.dumps(run_method(args.run, json.loads(args.urls))))
+        print(json.dumps(run_method(args.run, json.loads(sys.stdin.read()))))
         return 0
     timeouts = {"fetch-all+deepdiff": args.naive_timeout, "rows()": args.row_path_timeout}
     timeouts["row-path"] = args.row_path_timeout

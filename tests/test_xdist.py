@@ -1,8 +1,9 @@
 """The suites under pytest-xdist: the same verdicts and summary rows as one process, a planted defect caught in
-its key range, environments provisioned once for all workers, nothing left running."""
+its shard, environments provisioned once for all workers, nothing left running."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from conftest import postgres_servers_under
 from mwaa_verify.airflow.versions import DEMO_SOURCE_VERSION
 from mwaa_verify.environments.ephemeral import EphemeralEnvironment
 from mwaa_verify.environments.local import local_config_toml
+from mwaa_verify.report.allure_results import ROWS_SOURCE, SHARD_LABEL
 from mwaa_verify.report.summary import Summary, read_results
 
 pytestmark = pytest.mark.slow
@@ -73,6 +75,16 @@ def rows_of(summary: Summary) -> list[tuple]:
     return sorted((r.suite, r.check, r.subject, r.status, r.reason, r.rows) for r in summary.results)
 
 
+def shard_source_rows(results: Path, table: str) -> list[int]:
+    """The source row counts each shard of `table`'s parity check labelled its own Allure result with."""
+    counts = []
+    for path in results.glob("*-result.json"):
+        labels = {label["name"]: label.get("value") for label in json.loads(path.read_text())["labels"]}
+        if labels.get("table") == table and labels.get(SHARD_LABEL):
+            counts.append(int(labels[ROWS_SOURCE]))
+    return counts
+
+
 def run_suites(pytester: pytest.Pytester, results: Path, *args: str) -> pytest.RunResult:
     return pytester.runpytest_subprocess(
         str(PARITY), str(DAG_IMPORT), "--source", "af2", "--target", "migrated", f"--alluredir={results}",
@@ -96,9 +108,13 @@ def test_two_workers_give_the_verdicts_and_summary_rows_of_one_process_and_catch
     failed = [(r.check, r.subject) for r in two.failures]
     assert failed == [("test_table_rows_match", "task_instance")], two.verdict()
     assert two.failures[0].reason.startswith("task_instance: ") and "1 missing on the target" in two.failures[0].reason
-    # the table was checked in two key ranges, one per worker, and the defect lies in exactly one of them
-    ranges = sorted(line.split("::")[1].split(" ")[0] for line in parallel.outlines if line.startswith("FAILED"))
-    assert len(ranges) == 1 and ranges[0] in {f"test_table_rows_match[task_instance-{i}of2]" for i in (1, 2)}
+    # the table was checked in two shards, one per worker, and the defect lies in exactly one of them
+    shards = sorted(line.split("::")[1].split(" ")[0] for line in parallel.outlines if line.startswith("FAILED"))
+    assert len(shards) == 1 and shards[0] in {f"test_table_rows_match[task_instance-{i}of2]" for i in (1, 2)}
+    # each shard read only its share of the table's rows: the shares are proper parts that add up to the whole
+    whole = next(r.rows for r in one.results if r.subject == "task_instance")
+    shares = shard_source_rows(tmp_path / "parallel", "task_instance")
+    assert len(shares) == 2 and all(0 < share < whole.source for share in shares) and sum(shares) == whole.source
     assert len(two.results) == len(one.results) == len(set(r.key for r in one.results))
 
 

@@ -46,8 +46,8 @@ CATEGORIES: list[dict[str, Any]] = [
 OTHER_FAILURE = "Other failure"
 WARNING_LABEL = "mwaa_warning"  # one label per warning a passing check has for the sign-off
 TEST_ID_LABEL = "mwaa_test"  # the pytest node id
-# a check split into key ranges (parity of a large table under xdist): which share, "2/4"
-KEY_RANGE_PARAMETER, KEY_RANGE_LABEL = "key_range", "mwaa_key_range"
+# a check split into shards (parity of a large table under xdist): which share, "2/4"
+SHARD_PARAMETER, SHARD_LABEL = "shard", "mwaa_shard"
 # the parity suite's row counts, per table
 ROWS_SOURCE, ROWS_TARGET, ROWS_MATCHED, ROWS_NOTE = (
     "mwaa_rows_source",
@@ -103,11 +103,12 @@ def label_test(item: pytest.Item) -> None:
     allure.dynamic.story(getattr(item, "originalname", item.name))
     allure.dynamic.severity(severity)
     for name, value in getattr(getattr(item, "callspec", None), "params", {}).items():
-        if name == KEY_RANGE_PARAMETER:
-            # a share of one check (one table's key range): hidden, and merged into one row by the summary
-            allure.dynamic.parameter(name, str(value), mode=allure.parameter_mode.HIDDEN)
+        if name == SHARD_PARAMETER:
+            # a share of one check (one table's keys): hidden, and merged into one row by the summary
+            share = f"{value.index + 1}/{value.count}"
+            allure.dynamic.parameter(name, share, mode=allure.parameter_mode.HIDDEN)
             if value.count > 1:
-                allure.dynamic.label(KEY_RANGE_LABEL, str(value))
+                allure.dynamic.label(SHARD_LABEL, share)
             continue
         allure.dynamic.parameter(name, str(value))
         allure.dynamic.label(name, str(value))

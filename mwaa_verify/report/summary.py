@@ -276,18 +276,18 @@ def _label(data: dict, name: str) -> str:
 
 
 def _check(data: dict) -> tuple[CheckResult, str]:
-    """A result, and which key range of its check it covers ("" for a whole check)."""
+    """A result, and which shard of its check it covers ("" for a whole check)."""
     found: dict[str, list[str]] = defaultdict(list)
     for label in data.get("labels", []):
         if "value" in label:  # allure-pytest writes `package` without one for a module at the rootdir
             found[label["name"]].append(label["value"])
     first = {name: values[0] for name, values in found.items()}
     # a placeholder parameter (a test generated with nothing to check gets the value None) is no subject, and
-    # a key range is a share of its check, not a subject of its own
+    # a shard is a share of its check, not a subject of its own
     parameters = [
         f"{item['value']}"
         for item in data.get("parameters", [])
-        if item.get("value") != "None" and item.get("name") != labels.KEY_RANGE_PARAMETER
+        if item.get("value") != "None" and item.get("name") != labels.SHARD_PARAMETER
     ]
     message = (data.get("statusDetails") or {}).get("message") or ""
     status = data.get("status", "unknown")
@@ -312,7 +312,7 @@ def _check(data: dict) -> tuple[CheckResult, str]:
         warnings=tuple(found.get(labels.WARNING_LABEL, ())),
         rows=rows,
     )
-    return result, first.get(labels.KEY_RANGE_LABEL, "")
+    return result, first.get(labels.SHARD_LABEL, "")
 
 
 def _lost(nodeid: str) -> tuple[CheckResult, str]:
@@ -329,7 +329,7 @@ def _lost(nodeid: str) -> tuple[CheckResult, str]:
 
 
 def _merged_shares(shares: list[tuple[CheckResult, str]]) -> list[CheckResult]:
-    """One result per check: the key ranges of a split check added up into the row a whole check gives."""
+    """One result per check: the shards of a split check added up into the row a whole check gives."""
     whole = [result for result, share in shares if not share]
     split: dict[tuple[str, str, str], list[tuple[CheckResult, str]]] = defaultdict(list)
     for result, share in shares:
@@ -369,15 +369,15 @@ def _merge(parts: list[tuple[CheckResult, str]]) -> CheckResult:
 
 
 def _merged_parity_line(results: list[CheckResult], rows: RowCounts | None) -> str:
-    """A parity failure's first line for the whole table, from its ranges' lines and counts (the line a check of
-    the whole table gives); "" when a range's line is not one."""
+    """A parity failure's first line for the whole table, from its shards' lines and counts (the line a check of
+    the whole table gives); "" when a shard's line is not one."""
     if rows is None:
         return ""
     totals = Counter[str]()
     table, rest = "", ""
     for result in results:
         if result.status == "passed":
-            continue  # a passing range of a keyed table: nothing missing, changed or extra
+            continue  # a passing shard of a keyed table: nothing missing, changed or extra
         found = _PARITY_LINE.match(result.reason)
         if found is None:
             return ""

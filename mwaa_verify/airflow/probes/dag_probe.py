@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import gc
 import inspect
 import json
 import os
@@ -145,24 +146,18 @@ class Parsing:
             pass
 
     def warm_up(self, scratch: str) -> None:
-        """What a long-lived dag-processor has loaded after its first file, loaded once here before any fork
-        (no DAG file of the user's runs): the parser's own lazy imports (a DagBag of an empty folder), and the
-        serializer's JSON schema and caches (a DAG of our own serialised). Without it every forked child pays
-        for them again: over a second a file on Airflow 3."""
+        """What a long-lived dag-processor has loaded after its first files, loaded once here before any fork
+        (no DAG file of the user's runs): the parser's own lazy imports (a DagBag of an empty folder), and what
+        building and serialising common DAGs loads (the standard operators, cron and interval timetables, the
+        serializer's JSON schema, the ABC caches isinstance fills) from DAGs of our own. Without it every forked
+        child pays for them again: over a second a file on Airflow 3 with the parser alone, ~0.1 s with it."""
         with contextlib.suppress(Exception), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self.dagbag(scratch, scratch)
-        with contextlib.suppress(Exception), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            dag_class = _first_attribute_of(("airflow.sdk", "DAG"), ("airflow.models.dag", "DAG"))
-            task_class = _first_attribute_of(
-                ("airflow.providers.standard.operators.empty", "EmptyOperator"),
-                ("airflow.operators.empty", "EmptyOperator"),
-            )
-            dag = dag_class("mwaa_verify_warm_up", schedule=None, start_date=datetime.datetime(2024, 1, 1))
-            if task_class is not None:
-                task_class(task_id="warm_up", dag=dag)
-            self.serializer.to_dict(dag)
+        for schedule in (None, "0 * * * *", datetime.timedelta(hours=1)):
+            with contextlib.suppress(Exception), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self.serializer.to_dict(_warm_up_dag(schedule))
 
     def dagbag(self, path: str, dags_folder: str):
         wanted = {
@@ -174,6 +169,33 @@ class Parsing:
         }
         kwargs = {name: value for name, value in wanted.items() if name in self.dagbag_parameters}
         return self.dagbag_class(**kwargs)
+
+
+def _warm_up_dag(schedule):
+    """A DAG of our own with the standard operators, default args and `schedule`, as common DAG files have."""
+    dag_class = _first_attribute_of(("airflow.sdk", "DAG"), ("airflow.models.dag", "DAG"))
+    dag = dag_class(
+        f"mwaa_verify_warm_up_{type(schedule).__name__}",
+        schedule=schedule,
+        start_date=datetime.datetime(2024, 1, 1),
+        catchup=False,
+        default_args={"retries": 1, "retry_delay": datetime.timedelta(minutes=1)},
+        tags=["warm-up"],
+    )
+    arguments = {"BashOperator": {"bash_command": "echo {{ ds }}"}, "PythonOperator": {"python_callable": print}}
+    previous = None
+    for name, module in (("EmptyOperator", "empty"), ("BashOperator", "bash"), ("PythonOperator", "python")):
+        operator = _first_attribute_of(
+            (f"airflow.providers.standard.operators.{module}", name), (f"airflow.operators.{module}", name)
+        )
+        if operator is None:
+            continue
+        with contextlib.suppress(Exception):
+            task = operator(task_id=name, dag=dag, **arguments.get(name, {}))
+            if previous is not None:
+                previous >> task
+            previous = task
+    return dag
 
 
 def _accepted_parameters(cls) -> set[str]:
@@ -290,14 +312,17 @@ def _parse_all(paths: list[str], dags_folder: str, parsing: Parsing, import_time
 
     A child is done when it has exited (its result, written just before, is then all in the pipe) or closed
     the pipe; a process the DAG file started at import may hold the pipe open for ever, so the pipe's end is
-    not waited for. A child past its deadline is killed."""
+    not waited for. A child past its deadline is killed. A child whose whole result has arrived frees its slot
+    at once: it is reaped while the next ones parse (tearing down a forked Airflow takes a while)."""
     results: dict[str, dict] = {}
     queue = list(paths)
     running: dict[int, _Child] = {}
+    exiting: list[_Child] = []
     while queue or running:
         while queue and len(running) < processes:
             path = queue.pop(0)
             parsing.pre_import(path)  # in the parent, as the dag-processor's manager does before it forks
+            gc.freeze()  # as the dag-processor does: a child's collections never walk (and copy) the parent's objects
             child = _fork_parse(path, dags_folder, parsing, import_timeout)
             running[child.fd] = child
         wait = min(child.deadline for child in running.values()) - time.monotonic()
@@ -310,11 +335,20 @@ def _parse_all(paths: list[str], dags_folder: str, parsing: Parsing, import_time
                     continue
                 child.kill()
             child.read()
-            if child.status is None:
-                _, child.status = os.waitpid(child.pid, 0)
             os.close(fd)
             del running[fd]
-            results[child.path] = _child_result(child, dags_folder, import_timeout)
+            result = _whole_result(child)
+            if result is None:
+                if child.status is None:
+                    _, child.status = os.waitpid(child.pid, 0)
+                result = _child_result(child, dags_folder, import_timeout)
+            else:
+                exiting.append(child)
+            results[child.path] = result
+        exiting = [child for child in exiting if not child.exited()]
+    for child in exiting:
+        if child.status is None:
+            os.waitpid(child.pid, 0)
     return [results[path] for path in paths]
 
 
@@ -340,14 +374,20 @@ def _fork_parse(path: str, dags_folder: str, parsing: Parsing, import_timeout: f
     return _Child(path, pid, read_fd, time.monotonic() + import_timeout + KILL_GRACE_SECONDS)
 
 
+def _whole_result(child: _Child) -> dict | None:
+    """The result the child wrote, if all of it arrived (a child killed or cut short has none)."""
+    if not child.data or child.killed:
+        return None
+    try:
+        return json.loads(child.data.decode("utf-8"))
+    except ValueError:
+        return None  # cut short: judged by how the child ended
+
+
 def _child_result(child: _Child, dags_folder: str, import_timeout: float) -> dict:
+    """A child that left no whole result: why, from how it ended."""
     relative = os.path.relpath(child.path, dags_folder)
     elapsed = time.monotonic() - child.started
-    if child.data and not child.killed:
-        try:
-            return json.loads(child.data.decode("utf-8"))
-        except ValueError:
-            pass  # cut short: judged by how the child ended
     if child.killed:
         # Airflow's own timeout did not stop it (the file blocks signals, or sleeps in C code)
         reason = (

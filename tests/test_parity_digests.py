@@ -37,7 +37,7 @@ from mwaa_verify.parity.metadata import (
 
 pytestmark = pytest.mark.slow
 
-TABLES = ("dag_run", "task_instance", "xcom", "variable", "connection", "slot_pool")
+TABLES = ("dag_run", "task_instance", "xcom", "variable", "connection", "slot_pool", "rendered_task_instance_fields")
 SECRET = "pw-Kq72-not-for-reports"
 START = datetime(2024, 3, 1, tzinfo=UTC)
 RUNS = [f"scheduled__2024-03-{day:02d}T00:00:00+00:00" for day in range(1, 11)]
@@ -160,8 +160,17 @@ def history(version: int, keys: FernetKeys, planted: bool) -> dict[str, list[dic
         "extra": keys.encrypt(json.dumps({"sslmode": "require"}))[0], "is_extra_encrypted": True,
     }]  # fmt: skip
     pools = [{"pool": "default_pool", "slots": 128 if not planted else 64, "description": "Default pool"}]
+    rendered = [
+        {"dag_id": "etl", "task_id": task, "run_id": run_id, "map_index": -1,
+         "rendered_fields": {"bash_command": f"echo {task} {run_id}", "env": {"A": "1", "B": [1, 2]}}}
+        for run_id in RUNS[:3] for task in TASKS[:4]
+    ]  # fmt: skip
+    if planted:
+        rendered[1]["rendered_fields"] = {"bash_command": "echo changed", "env": {"A": "1", "B": [1, 2]}}
+        # JSON that PostgreSQL's jsonb refuses (\u0000): the digest path falls back to reading rows
+        rendered[2]["rendered_fields"] = {"bash_command": "echo \x00", "env": {}}
     return {"dag_run": runs, "task_instance": instances, "xcom": xcoms, "variable": variables,
-            "connection": connections, "slot_pool": pools}  # fmt: skip
+            "connection": connections, "slot_pool": pools, "rendered_task_instance_fields": rendered}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -247,7 +256,7 @@ def test_planted_differences_of_every_kind_are_found(databases: dict[str, Any]) 
     # dataset_triggered = asset_triggered, secrets under other keys), except the pickled xcom
     assert {table: (o.missing, o.changed, o.extra) for table, o in outcomes.items()} == {
         "dag_run": (0, 0, 0), "task_instance": (0, 0, 0), "xcom": (0, 1, 0), "variable": (0, 0, 0),
-        "connection": (0, 0, 0), "slot_pool": (0, 0, 0),
+        "connection": (0, 0, 0), "slot_pool": (0, 0, 0), "rendered_task_instance_fields": (0, 0, 0),
     }  # fmt: skip
     ti = planted["task_instance"]
     assert (ti.missing, ti.changed, ti.extra, ti.matched) == (1, 3, 1, len(RUNS) * len(TASKS) - 4)
@@ -257,6 +266,7 @@ def test_planted_differences_of_every_kind_are_found(databases: dict[str, Any]) 
     (token,) = planted["variable"].changed_rows
     assert token.key == ("api_token",) and all("<redacted" in str(change.source) for change in token.changes)
     assert planted["connection"].changed == 1 and planted["slot_pool"].changed == 1
+    assert planted["rendered_task_instance_fields"].changed == 2
 
 
 def test_shards_merge_into_the_whole_table_comparison(databases: dict[str, Any]) -> None:

@@ -1,10 +1,11 @@
-"""Parity at the speed of the database: compare bucket digests first, fetch rows only where they differ.
+"""Parity at the speed of the database: compare digests first, read rows only where they differ.
 
-Each side's database hashes every row's canonical text and sums the hashes per bucket of keys (a hash of the
-key, modulo BUCKETS), in one scan, both sides at once. Equal buckets are matched without a row crossing into
-Python; the rows of the few buckets that differ are read as the row path reads them and compared by the same
-engine (engine.compare), so counts, examples and field diffs are those of the row path. Values that only
-Python can canonicalise (pickles, encrypted secrets) are hashed here from a narrow stream of them.
+Each side's database hashes every row's canonical text (parity never sees equal rows), both sides at once, and
+the comparison narrows down as reladiff does: one aggregate per side (equal tables end there), then one per bucket
+of key hashes, then each key's row hash inside the buckets that differ. Only the rows of the keys whose hashes
+differ are read, as the row path reads them, and compared by the same engine (engine.compare), so counts,
+examples and field diffs are the row path's. Values that only Python can canonicalise (pickles, encrypted
+secrets) are hashed here from a narrow stream of them.
 
 Like the engine, this module knows rows and keys, not Airflow: parity/metadata.py says which columns are
 compared and which need Python.
@@ -22,13 +23,15 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
+
 from mwaa_verify.environments.metadata_db import BucketFilter, KeyFilter, MetadataDatabase, RowFilter
 from mwaa_verify.parity.engine import Comparison, Row, compare
 
 SHARD_BUCKETS = 1 << 16  # shards are drawn from these: up to 65,536 workers on one table
 # Buckets of the second look, when the tables differ: few enough for one fast hash aggregate in the database,
-# enough that a handful of differences touches a small share of the rows (~250 of each side per bucket at 1M).
-BUCKETS = 1 << 12
+# enough that a handful of differences touches a small share of the rows (~250 to 500 rows a bucket).
+MIN_BUCKETS, MAX_BUCKETS, ROWS_PER_BUCKET = 1 << 12, SHARD_BUCKETS, 500
 # Past this many rows in differing buckets, one full ordered pass is cheaper than narrowing down to the keys
 # (and holding their hashes would cost memory): an empty target, a wrong mapping, most rows changed.
 LEAF_LIMIT = 200_000
@@ -97,6 +100,22 @@ def compare_by_digest(
     differ are read and compared by the engine. `python_columns` (canonical names) are hashed from the
     normaliser's output; `compared_columns` is what the row path reports as compared when any row matches."""
     scope = _Table(table, since, shard.filters(), tuple(python_columns))
+    try:
+        return _narrowed_down(scope, source, target, key_columns, compared_columns, max_examples)
+    except DBAPIError:
+        # a value the canonical SQL text cannot take (JSON holding \u0000 refuses the cast to jsonb): the row
+        # path reads such rows as they are; an error of the database itself recurs there and is raised
+        return _compare_rows(scope, source, target, key_columns, max_examples, scope.where, few=False)
+
+
+def _narrowed_down(
+    scope: _Table,
+    source: DatabaseSide,
+    target: DatabaseSide,
+    key_columns: Sequence[str],
+    compared_columns: set[str],
+    max_examples: int,
+) -> Comparison:
     sides = (source, target)
     with ThreadPoolExecutor(4) as pool:  # both sides at once: the databases do the work
         python = [pool.submit(_python_sums, scope, side) for side in sides]
@@ -105,13 +124,14 @@ def compare_by_digest(
         totals = [_combined(w.result(), _folded(s, 1)) for w, s in zip(whole, sums, strict=True)]
         if totals[0] == totals[1]:
             return _all_matched(key_columns, sum(entry[0] for entry in totals[0].values()), compared_columns)
-        found = [pool.submit(_sql_digests, scope, side, BUCKETS) for side in sides]
-        left, right = (_combined(f.result(), _folded(s, BUCKETS)) for f, s in zip(found, sums, strict=True))
+        buckets = _bucket_count(max(entry[0] for total in totals for entry in total.values()))
+        found = [pool.submit(_sql_digests, scope, side, buckets) for side in sides]
+        left, right = (_combined(f.result(), _folded(s, buckets)) for f, s in zip(found, sums, strict=True))
         differing = frozenset(bucket for bucket in left.keys() | right.keys() if left.get(bucket) != right.get(bucket))
         touched = sum(left.get(bucket, (0,))[0] + right.get(bucket, (0,))[0] for bucket in differing)
         if not differing or touched > LEAF_LIMIT:
             return _compare_rows(scope, source, target, key_columns, max_examples, scope.where, few=False)
-        in_buckets = replace(scope, where=(*scope.where, BucketFilter(BUCKETS, listed=differing)))
+        in_buckets = replace(scope, where=(*scope.where, BucketFilter(buckets, listed=differing)))
         keyed = [pool.submit(_key_hashes, in_buckets, side) for side in sides]
         left_keys, right_keys = (future.result() for future in keyed)
     changed = frozenset(
@@ -129,6 +149,11 @@ def compare_by_digest(
     result.matched += matched.matched
     result.compared_columns |= matched.compared_columns
     return result
+
+
+def _bucket_count(rows: int) -> int:
+    """A power of two near rows / ROWS_PER_BUCKET, within [MIN_BUCKETS, MAX_BUCKETS]."""
+    return min(MAX_BUCKETS, max(MIN_BUCKETS, 1 << max(0, (rows // ROWS_PER_BUCKET)).bit_length()))
 
 
 def _all_matched(key_columns: Sequence[str], rows: int, compared_columns: set[str]) -> Comparison:

@@ -33,6 +33,39 @@ import warnings
 # Extra seconds the parent grants a child beyond Airflow's own dagbag_import_timeout before killing it.
 KILL_GRACE_SECONDS = 30
 
+# The warm-up's own DAG file: the standard operators, default args, no, cron and interval schedules.
+WARM_UP_DAGS = """
+import datetime
+
+try:
+    from airflow.sdk import DAG
+except ImportError:
+    from airflow import DAG
+try:
+    from airflow.providers.standard.operators.bash import BashOperator
+    from airflow.providers.standard.operators.empty import EmptyOperator
+    from airflow.providers.standard.operators.python import PythonOperator
+except ImportError:
+    from airflow.operators.bash import BashOperator
+    from airflow.operators.empty import EmptyOperator
+    from airflow.operators.python import PythonOperator
+
+for number, schedule in enumerate([None, "0 * * * *", datetime.timedelta(hours=1)]):
+    with DAG(
+        f"mwaa_verify_warm_up_{number}",
+        schedule=schedule,
+        start_date=datetime.datetime(2024, 1, 1),
+        catchup=False,
+        default_args={"retries": 1, "retry_delay": datetime.timedelta(minutes=1)},
+        tags=["warm-up"],
+    ) as dag:
+        start = EmptyOperator(task_id="start")
+        run = BashOperator(task_id="run", bash_command="echo {{ ds }}")
+        call = PythonOperator(task_id="call", python_callable=print)
+        start >> [run, call]
+    globals()[dag.dag_id] = dag
+"""
+
 
 def main() -> int:
     parser = argparse.ArgumentParser()
@@ -147,17 +180,16 @@ class Parsing:
 
     def warm_up(self, scratch: str) -> None:
         """What a long-lived dag-processor has loaded after its first files, loaded once here before any fork
-        (no DAG file of the user's runs): the parser's own lazy imports (a DagBag of an empty folder), and what
-        building and serialising common DAGs loads (the standard operators, cron and interval timetables, the
-        serializer's JSON schema, the ABC caches isinstance fills) from DAGs of our own. Without it every forked
-        child pays for them again: over a second a file on Airflow 3 with the parser alone, ~0.1 s with it."""
+        (no DAG file of the user's runs): what parsing, bagging and serialising common DAGs loads (the parser's
+        lazy imports, the standard operators, cron and interval timetables, the serializer's JSON schema, the
+        ABC caches isinstance fills), from a DAG file of our own. Without it every forked child pays for them
+        again: over a second a file on Airflow 3 with the parser alone, ~0.1 s with it."""
+        with open(os.path.join(scratch, "mwaa_verify_warm_up.py"), "w", encoding="utf-8") as handle:
+            handle.write(WARM_UP_DAGS)
         with contextlib.suppress(Exception), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            self.dagbag(scratch, scratch)
-        for schedule in (None, "0 * * * *", datetime.timedelta(hours=1)):
-            with contextlib.suppress(Exception), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                self.serializer.to_dict(_warm_up_dag(schedule))
+            for dag in self.dagbag(scratch, scratch).dags.values():
+                self.serializer.to_dict(dag)
 
     def dagbag(self, path: str, dags_folder: str):
         wanted = {
@@ -169,33 +201,6 @@ class Parsing:
         }
         kwargs = {name: value for name, value in wanted.items() if name in self.dagbag_parameters}
         return self.dagbag_class(**kwargs)
-
-
-def _warm_up_dag(schedule):
-    """A DAG of our own with the standard operators, default args and `schedule`, as common DAG files have."""
-    dag_class = _first_attribute_of(("airflow.sdk", "DAG"), ("airflow.models.dag", "DAG"))
-    dag = dag_class(
-        f"mwaa_verify_warm_up_{type(schedule).__name__}",
-        schedule=schedule,
-        start_date=datetime.datetime(2024, 1, 1),
-        catchup=False,
-        default_args={"retries": 1, "retry_delay": datetime.timedelta(minutes=1)},
-        tags=["warm-up"],
-    )
-    arguments = {"BashOperator": {"bash_command": "echo {{ ds }}"}, "PythonOperator": {"python_callable": print}}
-    previous = None
-    for name, module in (("EmptyOperator", "empty"), ("BashOperator", "bash"), ("PythonOperator", "python")):
-        operator = _first_attribute_of(
-            (f"airflow.providers.standard.operators.{module}", name), (f"airflow.operators.{module}", name)
-        )
-        if operator is None:
-            continue
-        with contextlib.suppress(Exception):
-            task = operator(task_id=name, dag=dag, **arguments.get(name, {}))
-            if previous is not None:
-                previous >> task
-            previous = task
-    return dag
 
 
 def _accepted_parameters(cls) -> set[str]:

@@ -1,20 +1,19 @@
-"""Benchmark: seconds per DAG file as the DAG probe parses them, per Airflow version, against a parse that
-imports only DagBag before forking each file (what the probe did before it mirrored the dag-processor).
+"""Benchmark: a folder of generated DAG files parsed through mwaa-verify's DAG import path (an environment's
+`dag_report()`: the probe in the environment's interpreter, one forked child per file, a pool of one child per
+core) against a bare `DagBag(folder)` in the same virtualenv, on the same Airflow version.
 
-    python bench/dag_parse_bench.py [--versions 3.0.6 3.3.1 2.10.5] [--dags-folder tests/dag_corpus]
+    python bench/dag_parse_bench.py [--files 1000] [--versions 3.3.1 2.10.5] [--processes N]
 
-Each version runs in its cached virtualenv (built once) with a throwaway AIRFLOW_HOME; the files that import
-cleanly are timed (median), so the numbers compare the parser, not the failures. Airflow 3.0 re-imported its
-models and the standard provider in every forked child when only DagBag was preloaded; the probe now imports
-what the dag-processor's manager holds in memory (and its pre-imports) before forking.
+The bare DagBag parses the folder in one process, one file after another, and does nothing else; the product
+path also serialises every DAG (as the dag-processor does), extracts its shape, applies the ORM block and
+protects each file with a timeout in a child of its own. Both run with a throwaway AIRFLOW_HOME, examples off.
+Printed: wall seconds of each, and the ratio product / bare (goal: within 1.3x).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,59 +24,108 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mwaa_verify.airflow.versions import AirflowVersion
 from mwaa_verify.config import default_cache_dir
+from mwaa_verify.environments.local import HostAirflow
+from mwaa_verify.environments.postgres import PostgresCluster
 from mwaa_verify.environments.virtualenv import ensure_virtualenv
 
-ROOT = Path(__file__).resolve().parent.parent
-PROBE = ROOT / "mwaa_verify" / "airflow" / "probes" / "dag_probe.py"
-ONLY_DAGBAG = """
-import inspect, json, os, sys, time
+BARE_DAGBAG = """
+import inspect, sys, time
 from airflow.models import DagBag
-folder, out = sys.argv[1], sys.argv[2]
 accepted = inspect.signature(DagBag.__init__).parameters
 kwargs = {key: False for key in ("include_examples", "load_op_links") if key in accepted}
-times = {}
-for name in sorted(os.listdir(folder)):
-    if not name.endswith(".py"):
-        continue
-    read, write = os.pipe()
-    if os.fork() == 0:
-        started = time.monotonic()
-        bag = DagBag(dag_folder=os.path.join(folder, name), **kwargs)
-        os.write(write, json.dumps([time.monotonic() - started, not bag.import_errors]).encode())
-        os._exit(0)
-    os.close(write)
-    times[name] = json.loads(os.read(read, 4096))
-    os.wait()
-json.dump(times, open(out, "w"))
+started = time.monotonic()
+bag = DagBag(dag_folder=sys.argv[1], **kwargs)
+print(time.monotonic() - started, len(bag.dags), len(bag.import_errors))
 """
+# a typical small ETL DAG: five tasks of two operators, a cron schedule, default args, tags
+DAG_FILE = """
+from datetime import datetime, timedelta
+
+from airflow import DAG
+from airflow.operators.bash import BashOperator
+from airflow.operators.python import PythonOperator
+
+
+def transform(**context):
+    return {index}
+
+
+with DAG(
+    "generated_{index:04d}",
+    schedule="{minute} * * * *",
+    start_date=datetime(2024, 1, 1),
+    catchup=False,
+    default_args={{"retries": 2, "retry_delay": timedelta(minutes=5)}},
+    tags=["generated", "team-{team}"],
+):
+    extract = BashOperator(task_id="extract", bash_command="echo extract {index}")
+    clean = PythonOperator(task_id="clean", python_callable=transform)
+    enrich = PythonOperator(task_id="enrich", python_callable=transform)
+    load = BashOperator(task_id="load", bash_command="echo load {{{{ ds }}}}")
+    notify = BashOperator(task_id="notify", bash_command="echo done")
+    extract >> [clean, enrich] >> load >> notify
+"""
+
+
+def generate(folder: Path, files: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for index in range(files):
+        text = DAG_FILE.format(index=index, minute=index % 60, team=index % 7)
+        (folder / f"generated_{index:04d}.py").write_text(text, encoding="utf-8")
+
+
+def product_path(python: Path, home: Path, folder: Path, database: str) -> tuple[float, int, int]:
+    """Seconds, DAGs and import errors of an environment's dag_report(), as the suites get it."""
+    environment = HostAirflow(
+        name="bench", kind="local", python=python, sql_alchemy_conn=database,
+        dags_folder=folder, base_log_folder=None, airflow_home=home, policy_file=None,
+    )  # fmt: skip
+    started = time.monotonic()
+    report = environment.dag_report()
+    seconds = time.monotonic() - started
+    return seconds, len(report.dags), len(report.import_errors)
+
+
+def bare_dagbag(python: Path, home: Path, folder: Path, database: str) -> tuple[float, float, int, int]:
+    """Wall seconds (interpreter start included, as for the product path), DagBag seconds, DAGs, errors."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")}
+    env.update(AIRFLOW_HOME=str(home), AIRFLOW__CORE__LOAD_EXAMPLES="False", AIRFLOW__CORE__DAGS_FOLDER=str(folder))
+    env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = database
+    started = time.monotonic()
+    completed = subprocess.run(
+        [str(python), "-c", BARE_DAGBAG, str(folder)], env=env, check=True, capture_output=True, text=True,
+        timeout=3600, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    wall = time.monotonic() - started
+    seconds, dags, errors = completed.stdout.split()[-3:]
+    return wall, float(seconds), int(dags), int(errors)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--versions", nargs="+", default=["3.0.6", "3.3.1", "2.10.5"])
-    parser.add_argument("--dags-folder", type=Path, default=ROOT / "tests" / "dag_corpus")
+    parser.add_argument("--files", type=int, default=1000)
+    parser.add_argument("--versions", nargs="+", default=["3.3.1", "2.10.5"])
     args = parser.parse_args()
-    print(f"{'version':>8}  {'probe s/file':>12}  {'DagBag-only s/file':>18}  {'probe wall s':>12}")
-    for version in args.versions:
-        python = ensure_virtualenv(default_cache_dir(), AirflowVersion.parse(version))
-        with tempfile.TemporaryDirectory(prefix="mwaa-verify-bench-") as home:
-            env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")}
-            env.update(AIRFLOW_HOME=home, AIRFLOW__CORE__LOAD_EXAMPLES="False")
-            env["AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT"] = "5"  # the corpus's parse_timeout.py stops early
-            out = Path(home) / "report.json"
-            started = time.monotonic()
-            run([str(python), str(PROBE), "--dags-folder", str(args.dags_folder), "--out", str(out)], env)
-            wall = time.monotonic() - started
-            files = json.loads(out.read_text())["files"]
-            probe = statistics.median(item["parse_seconds"] for item in files if not item["import_error"])
-            naive_out = Path(home) / "naive.json"
-            run([str(python), "-c", ONLY_DAGBAG, str(args.dags_folder), str(naive_out)], env)
-            naive = statistics.median(seconds for seconds, clean in json.loads(naive_out.read_text()).values() if clean)
-        print(f"{version:>8}  {probe:12.3f}  {naive:18.3f}  {wall:12.1f}", flush=True)
-
-
-def run(command: list[str], env: dict[str, str]) -> None:
-    subprocess.run(command, env=env, check=True, capture_output=True, timeout=1800, stdin=subprocess.DEVNULL)
+    cores = len(os.sched_getaffinity(0))
+    print(f"{args.files} generated DAG files, {cores} cores, load average {os.getloadavg()[0]:.1f}")
+    print(f"{'Airflow':>8}  {'product s':>9}  {'bare DagBag s (in-process)':>26}  {'product / bare':>14}  DAGs")
+    # parsing reads no table, but Airflow 3 wants a server-backed database URL: an empty throwaway cluster
+    with tempfile.TemporaryDirectory(prefix="mwaa-verify-bench-") as scratch, PostgresCluster() as cluster:
+        folder = Path(scratch) / "dags"
+        generate(folder, args.files)
+        for version in args.versions:
+            python = ensure_virtualenv(default_cache_dir(), AirflowVersion.parse(version))
+            home = Path(scratch) / f"home-{version}"
+            home.mkdir()
+            bare_wall, bare_inner, bare_dags, bare_errors = bare_dagbag(python, home, folder, cluster.url)
+            product, dags, errors = product_path(python, home, folder, cluster.url)
+            same = (dags, errors) == (bare_dags, bare_errors)
+            assert same, f"product {dags} DAGs / {errors} errors, bare {bare_dags} / {bare_errors}"
+            print(
+                f"{version:>8}  {product:9.1f}  {bare_wall:9.1f} ({bare_inner:6.1f}){'':9}"
+                f"  {product / bare_wall:13.2f}x  {dags} ({errors} errors)",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

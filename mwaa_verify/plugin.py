@@ -11,6 +11,7 @@ import argparse
 import inspect
 import os
 import shlex
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -86,7 +87,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+@pytest.hookimpl(tryfirst=True)  # before allure-pytest's: a worker must not clean the shared --alluredir
 def pytest_configure(config: pytest.Config) -> None:
+    from mwaa_verify import workers
+
+    if workers.is_worker(config) and getattr(config.option, "clean_alluredir", False):
+        config.option.clean_alluredir = False  # the controller cleaned it before any worker started
     config.addinivalue_line("markers", "needs_source: the test inspects the --source environment")
     config.addinivalue_line("markers", "needs_target: the test inspects the --target environment")
     if config.getoption("since") is not None:
@@ -111,8 +117,37 @@ def pytest_configure(config: pytest.Config) -> None:
                 loaded.environment(name)
         if export:
             _check_export(export)
+        if workers.is_controller(config):
+            for name in names.values():
+                if name:
+                    workers.check_shareable(name, loaded.environment(name), config)
+            workers.controller_setup(config, lambda option: opened_environment(config, option))
     except MwaaVerifyError as exc:
         raise pytest.UsageError(str(exc)) from None
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    """xdist, in the controller: what each worker needs to share this session (run id, environments)."""
+    from mwaa_verify import workers
+
+    node.workerinput[workers.WORKERINPUT_KEY] = workers.workerinput(node.config, run_id(node.config))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node, ids: list[str]) -> None:
+    """xdist, in the controller: the tests a worker collected, which the summary must find results for."""
+    from mwaa_verify import workers
+
+    workers.expect(node.config, ids)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Without xdist: the tests this session will run, which the summary must find results for."""
+    from mwaa_verify import workers
+
+    if not workers.is_worker(session.config):
+        workers.expect(session.config, [item.nodeid for item in session.items])
 
 
 def _check_export(location: str) -> None:
@@ -212,33 +247,66 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
     if not allure_results.enabled(item.config):
         return
-    allure_results.label_run(run_id(item.config))
+    allure_results.label_run(run_id(item.config), item.nodeid)
     module = getattr(item, "module", None)
     if module is not None and module.__name__.rsplit(".", 1)[-1] in allure_results.SUITES:
         allure_results.label_test(item)
 
 
 def run_id(config: pytest.Config) -> str:
-    """This session's run id: the one `mwaa-verify run` chose, or a new one for a pytest run of its own."""
+    """This session's run id: the one `mwaa-verify run` chose, else the xdist controller's (every worker's
+    results belong to one run), or a new one for a pytest run of its own."""
+    from mwaa_verify import workers
     from mwaa_verify.report.runs import RUN_ID_ENV, new_run_id
 
     if _RUN_KEY not in config.stash:
-        config.stash[_RUN_KEY] = (os.environ.get(RUN_ID_ENV) or new_run_id(), datetime.now(UTC))
+        chosen = os.environ.get(RUN_ID_ENV) or workers.controller_run_id(config) or new_run_id()
+        config.stash[_RUN_KEY] = (chosen, datetime.now(UTC))
     return config.stash[_RUN_KEY][0]
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Both environments, as configured and as verified, next to the Allure results, with this run's id."""
+    """Both environments, as configured and as verified, next to the Allure results, with this run's id, and
+    the tests the session collected. Under xdist the controller writes them (workers say how they found the
+    environments); without it, the session itself."""
+    from mwaa_verify import workers
     from mwaa_verify.report import allure_results
     from mwaa_verify.report.runs import COMMAND_ENV
 
     config = session.config
     if not allure_results.enabled(config):
         return
+    if workers.is_worker(config):  # the controller describes the environments it started itself
+        workers.publish_description(config, _described(config, skip=workers.attached_options(config)))
+        return
+    described = _described(config)
+    if workers.is_controller(config):
+        described = workers.merged_descriptions(config, described)
+    results_dir = Path(config.option.allure_report_dir)
+    identifier = run_id(config)
+    command = os.environ.get(COMMAND_ENV) or shlex.join(["pytest", *config.invocation_params.args])
+    tests = sorted(workers.expected(config))
+    allure_results.write_run_files(results_dir, described)
+    allure_results.write_run_record(
+        results_dir,
+        {
+            "run_id": identifier,
+            "started": config.stash[_RUN_KEY][1].isoformat(timespec="seconds"),
+            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+            "command": command,
+            "environments": described,
+            "suites": allure_results.suite_features({Path(nodeid.split("::", 1)[0]).stem for nodeid in tests}),
+            "tests": tests,
+        },
+    )
+
+
+def _described(config: pytest.Config, skip: Iterable[str] = ()) -> dict[str, dict[str, str]]:
+    """Each named environment as configured, and as found where this process opened it."""
     described = {}
     for option in ("source", "target"):
         name = config.getoption(option)
-        if not name:
+        if not name or option in skip:
             continue
         values = {"name": name}
         try:
@@ -259,28 +327,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             except MwaaVerifyError:
                 pass
         described[option] = values
-    results_dir = Path(config.option.allure_report_dir)
-    identifier = run_id(config)
-    command = os.environ.get(COMMAND_ENV) or shlex.join(["pytest", *config.invocation_params.args])
-    allure_results.write_run_files(results_dir, described)
-    allure_results.write_run_record(
-        results_dir,
-        {
-            "run_id": identifier,
-            "started": config.stash[_RUN_KEY][1].isoformat(timespec="seconds"),
-            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-            "command": command,
-            "environments": described,
-            "suites": allure_results.suite_features(
-                {item.module.__name__.rsplit(".", 1)[-1] for item in session.items if getattr(item, "module", None)}
-            ),
-        },
-    )
+    return described
 
 
 def opened_environment(config: pytest.Config, option: str) -> Environment:
     """The environment --<option> names, opened once per session (also when collection needs it first) and
-    closed when pytest ends."""
+    closed when pytest ends. An xdist worker attaches to the one its controller started, if it did."""
+    from mwaa_verify import workers
     from mwaa_verify.environments import open_environment, with_container_mode
 
     name = config.getoption(option)
@@ -288,7 +341,7 @@ def opened_environment(config: pytest.Config, option: str) -> Environment:
     if name not in opened:
         loaded = loaded_config(config)
         configured = with_container_mode(loaded.environment(name), attach=config.getoption("mwaa_attach"), strict=False)
-        environment = open_environment(configured, loaded)
+        environment = workers.attached_environment(config, option) or open_environment(configured, loaded)
         config.add_cleanup(environment.close)
         try:
             environment.start()
@@ -299,9 +352,14 @@ def opened_environment(config: pytest.Config, option: str) -> Environment:
 
 
 def dag_report(config: pytest.Config, option: str) -> DagReport:
+    """--<option>'s DAG report, parsed once per session (under xdist, once for all workers)."""
+    from mwaa_verify import workers
+
     reports = config.stash.setdefault(_REPORT_KEY, {})
     if option not in reports:
-        reports[option] = opened_environment(config, option).dag_report()
+        reports[option] = workers.shared_dag_report(
+            config, option, lambda: opened_environment(config, option).dag_report()
+        )
     return reports[option]
 
 

@@ -275,11 +275,30 @@ def test_what_a_sigkill_leaves_is_removed_by_the_next_run(cache_dir: Path, scrat
     assert_nothing_left(scratch)
 
 
+FORKS_AT_IMPORT = """
+import os
+import time
+from datetime import datetime
+
+from airflow import DAG
+from airflow.operators.empty import EmptyOperator
+
+if os.fork() == 0:
+    time.sleep(3600)
+    os._exit(0)
+
+with DAG("forks_at_import", schedule=None, start_date=datetime(2024, 1, 1), catchup=False):
+    EmptyOperator(task_id="start")
+"""
+
+
 def test_a_dag_file_that_starts_a_background_process_does_not_hang_the_report(cache_dir: Path, scratch: Path) -> None:
     dags = scratch / "dags"
     dags.mkdir()
     corpus = Path(__file__).resolve().parent / "dag_corpus"
     shutil.copy(corpus / "background_process_at_import.py", dags)
+    # a fork at import: the copy of the parsing child holds the pipe its result goes through
+    (dags / "forks_at_import.py").write_text(FORKS_AT_IMPORT)
     config = config_file(scratch, dags, "spawning")
     tool = Tool(["mwaa_verify.cli", "--mwaa-config", str(config), "dags", "spawning"], scratch, cache_dir)
 
@@ -288,5 +307,5 @@ def test_a_dag_file_that_starts_a_background_process_does_not_hang_the_report(ca
     output = tool.finish()
 
     assert exit_code == 0, output
-    assert "1 files, 1 DAGs, 0 import errors" in output
+    assert "2 files, 2 DAGs, 0 import errors" in output
     assert_nothing_left(scratch)

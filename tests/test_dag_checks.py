@@ -268,8 +268,8 @@ def test_a_probe_failure_on_a_file_is_the_tools_never_the_dags(tmp_path: Path) -
     parsing = dag_probe.Parsing(dagbag_of_another_version, {"dag_folder"}, object, None, None)
     users = dag_probe.Parsing(dagbag_running_a_file_that_exits, {"dag_folder"}, object, None, None)
 
-    tool = dag_probe._parse_in_child(str(dag), str(tmp_path), parsing, 5.0)["file"]
-    user = dag_probe._parse_in_child(str(dag), str(tmp_path), users, 5.0)["file"]
+    (tool,) = (result["file"] for result in dag_probe._parse_all([str(dag)], str(tmp_path), parsing, 5.0, 1))
+    (user,) = (result["file"] for result in dag_probe._parse_all([str(dag)], str(tmp_path), users, 5.0, 1))
 
     assert tool["import_error"] is None and tool["parse_seconds"] is None
     assert "unexpected keyword argument 'bundle_name'" in tool["tool_error"]

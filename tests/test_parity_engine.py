@@ -11,7 +11,7 @@ import pytest
 
 from mwaa_verify.airflow import column_map, pickles
 from mwaa_verify.airflow.secrets import Redactor
-from mwaa_verify.parity.engine import ParityError, compare
+from mwaa_verify.parity.engine import ParityError, compare, merged
 from mwaa_verify.parity.explain import explain
 
 
@@ -122,3 +122,14 @@ def test_redacted_digests_compare_but_reveal_nothing() -> None:
 
     assert digest == redactor.digest("hunter2") != redactor.digest("hunter3")
     assert "hunter2" not in digest and digest != Redactor().digest("hunter2")
+
+
+def test_parts_of_a_table_merge_into_what_one_pass_finds() -> None:
+    source = [{"k": n, "v": n % 7} for n in range(100) if n % 11]
+    target = [{"k": n, "v": n % 7 if n % 13 else -1} for n in range(100) if n % 17]
+    parts = [
+        compare([r for r in source if r["k"] % 3 == i], [r for r in target if r["k"] % 3 == i], ["k"], max_examples=4)
+        for i in range(3)
+    ]
+
+    assert merged(parts, max_examples=4) == compare(source, target, ["k"], max_examples=4)

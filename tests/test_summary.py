@@ -89,3 +89,32 @@ def test_drift_names_moved_row_counts_and_new_failures(pytester: pytest.Pytester
     assert drift.headline() == (f"since run {first.run.run_id}: 1 new failure(s), 1 table(s) whose row counts moved")
     assert second.verdict().startswith("NOT READY FOR CUTOVER: 1 check(s) failed")
     assert second.failures[0].category == "Missing rows"
+
+
+CRASHING_PARITY = """
+import os
+import pytest
+
+@pytest.mark.parametrize("table", ["variable", "slot_pool", "connection", "dag_run"])
+def test_table_rows_match(table):
+    if table == "connection":
+        os._exit(1)  # the worker dies mid-check: no result is ever written for it
+"""
+
+
+def test_a_check_that_ran_on_no_worker_is_not_checked_and_blocks_the_sign_off(pytester: pytest.Pytester) -> None:
+    results = pytester.path / "allure-results"
+    pytester.makepyfile(test_metadata_parity=CRASHING_PARITY)
+
+    pytester.runpytest_subprocess(f"--alluredir={results}", "-p", "no:cacheprovider", "-n", "2")
+
+    summary = read_results(results)
+    assert [(r.subject, r.status) for r in summary.results if r.status != "passed"] == [("connection", "unknown")]
+    assert summary.lost[0].reason.startswith("ran on no worker: not checked")
+    assert not summary.signed_off
+    assert summary.verdict() == (
+        "NOT SIGNED OFF: 1 check(s) ran on no worker and were not checked (3 passed, 1 not checked)"
+    )
+    markdown, _page, data = write_summary(summary, pytester.path / "out")
+    assert "- Metadata parity / test_table_rows_match [connection]: ran on no worker" in markdown.read_text()
+    jsonschema.validate(json.loads(data.read_text()), schema())

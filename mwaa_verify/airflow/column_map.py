@@ -90,6 +90,13 @@ NOT_MIGRATABLE = "<not migratable>"
 
 _RUN_TYPES = {"dataset_triggered": "asset_triggered"}
 
+# Columns whose canonical value canonical_value() decodes or renames: only Python can compare them. Every other
+# column's canonical value is the database's own (timestamps in UTC), which SQL can print and hash itself.
+DECODED_COLUMNS: dict[str, frozenset[str]] = {
+    "dag_run": frozenset({"conf", "run_type"}),
+    "xcom": frozenset({"value"}),
+}
+
 
 def canonical_name(table: str, column: str) -> str:
     return RENAMED_COLUMNS.get(table, {}).get(column, column)

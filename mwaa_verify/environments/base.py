@@ -13,11 +13,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mwaa_verify.airflow.secrets import FernetKeys
 from mwaa_verify.errors import MwaaVerifyError
 from mwaa_verify.iam.evaluate import Policy
+
+if TYPE_CHECKING:
+    from mwaa_verify.environments.metadata_db import MetadataDatabase
 
 
 @dataclass(frozen=True)
@@ -334,6 +337,11 @@ class Environment(abc.ABC):
 
     def schema_revision(self) -> str | None:
         """The metadata schema's migration revision, when this kind can see it."""
+        return None
+
+    def metadata_database(self) -> MetadataDatabase | None:
+        """The metadata database itself, where this kind reaches it with SQL (parity then compares digests in
+        it); None for kinds that only give rows() (a snapshot, MWAA)."""
         return None
 
     def fernet_keys(self) -> FernetKeys:

@@ -231,6 +231,9 @@ class HostAirflow(Environment):
     def tables(self) -> list[str]:
         return self.metadata.tables()
 
+    def metadata_database(self) -> MetadataDatabase | None:
+        return self.metadata
+
     def schema_revision(self) -> str | None:
         return self.metadata.schema_revision()
 

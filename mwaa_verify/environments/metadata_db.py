@@ -7,11 +7,14 @@ environment is only ever read.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
@@ -42,29 +45,121 @@ class MetadataDatabase:
         with self.connect() as connection:
             return sorted(sa.inspect(connection).get_table_names())
 
-    def rows(self, table: str, since: datetime | None = None) -> Iterator[dict[str, Any]]:
+    def rows(
+        self, table: str, since: datetime | None = None, where: Sequence[RowFilter] = (), few: bool = False
+    ) -> Iterator[dict[str, Any]]:
+        """The table's rows in natural-key order; only those whose key falls in every filter of `where`.
+
+        Streamed through a server-side cursor, in constant memory; `few` (the caller knows the filter keeps few
+        rows) reads them at once instead, which lets the server scan the table with its parallel workers."""
         with self.connect() as connection:
-            selected = self._table(connection, table)
-            columns = {column.name: column for column in selected.columns}
-            primary_key = [column.name for column in selected.primary_key.columns] or list(columns)
-            query = sa.select(selected)
-            joined = airflow_tables.KEY_JOINS.get(table)
-            if joined and joined[0] in columns and not set(joined[2]) <= columns.keys():
-                reference, parent_name, key = joined
-                parent = self._table(connection, parent_name)
-                query = query.add_columns(*(parent.c[name] for name in key)).join(
-                    parent, parent.c.id == selected.c[reference]
-                )
-                columns.update({name: parent.c[name] for name in key})
-            order = airflow_tables.order_columns(table, list(columns), primary_key)
-            dialect = connection.dialect.name
-            query = query.order_by(*(_binary_order(columns[name], dialect) for name in order))
-            if since is not None:
-                query = self._window(connection, query, selected, table, since)
-            result = connection.execution_options(stream_results=True, yield_per=self.chunk_size).execute(query)
+            if where:  # the filters hash keys' canonical text, as the digests did
+                _canonical_session(connection)
+            selection = self._selection(connection, table, since, where)
+            query = selection.query.order_by(*selection.order)
+            options = {} if few else {"stream_results": True, "yield_per": self.chunk_size}
+            result = connection.execution_options(**options).execute(query)
             for partition in result.mappings().partitions(self.chunk_size):
                 for row in partition:
-                    yield {key: bytes(value) if isinstance(value, memoryview) else value for key, value in row.items()}
+                    yield {key: _plain(value) for key, value in row.items()}
+
+    @property
+    def digests_rows(self) -> bool:
+        """Whether this database can hash rows itself (PostgreSQL), so that equal rows never leave it."""
+        return self.engine.dialect.name == "postgresql"
+
+    def column_families(self, table: str) -> dict[str, str]:
+        """Each column of the table as rows() reads it (joined key columns included), and its family: two
+        columns of one family hold equal values exactly when their canonical SQL text (bucket_digests) is equal."""
+        with self.connect() as connection:
+            selection = self._selection(connection, table, None)
+            return {name: type_family(column.type) for name, column in selection.columns.items()}
+
+    def bucket_digests(
+        self,
+        table: str,
+        hashed: Sequence[str],
+        count: int = 1,
+        since: datetime | None = None,
+        where: Sequence[RowFilter] = (),
+    ) -> dict[int, tuple[int, int]]:
+        """Per bucket of keys (a hash of the key's canonical text, modulo `count`): how many rows it holds and
+        a digest of their row hashes over the `hashed` columns, in that order. The database does all the work in
+        one scan and returns at most `count` small rows. With count 1, one aggregate of the whole table: the sum
+        of the row hashes. Per bucket, their exclusive or (PostgreSQL 14+), which a parallel hash aggregate keeps
+        without allocating: rows with unique keys never cancel out, and the caller checks the buckets against
+        the whole-table sum."""
+        with self.connect() as connection:
+            _canonical_session(connection)
+            selection = self._selection(connection, table, since, where)
+            if count > 1:  # a hash aggregate spread over the server's parallel workers, not a sort spilling to disk
+                connection.exec_driver_sql(  # (after _selection: the catalog queries reflecting the table need sorts)
+                    "SET LOCAL enable_sort = off; SET LOCAL work_mem = '64MB'; "
+                    "SET LOCAL parallel_setup_cost = 0; SET LOCAL parallel_tuple_cost = 0"
+                )
+            row_hash = selection.row_hash(hashed)
+            if count == 1:
+                aggregates = (sa.func.count(), sa.func.sum(row_hash))
+                n, total = connection.execute(selection.query.with_only_columns(*aggregates)).one()
+                return {0: (int(n), int(total or 0))} if n else {}
+            xor = connection.dialect.server_version_info >= (14,)
+            aggregates = (sa.func.count(), sa.func.bit_xor(row_hash) if xor else sa.func.sum(row_hash))
+            bucket = selection.bucket(count).label("bucket")
+            query = selection.query.with_only_columns(bucket, *aggregates).group_by(sa.literal_column("bucket"))
+            return {int(b): (int(n), int(total)) for b, n, total in connection.execute(query)}
+
+    def key_hashes(
+        self, table: str, hashed: Sequence[str], since: datetime | None = None, where: Sequence[RowFilter] = ()
+    ) -> dict[int, int]:
+        """Each row's key hash and row hash (over `hashed`), for the few rows `where` keeps: which keys differ,
+        read without a row leaving the database."""
+        with self.connect() as connection:
+            _canonical_session(connection)
+            selection = self._selection(connection, table, since, where)
+            query = selection.query.with_only_columns(selection.key_hash(), selection.row_hash(hashed))
+            return {int(key): int(row) for key, row in connection.execute(query)}
+
+    def keyed_values(
+        self, table: str, columns: Sequence[str], since: datetime | None = None, where: Sequence[RowFilter] = ()
+    ) -> Iterator[tuple[int, dict[str, Any]]]:
+        """(key hash, the row's `columns`) for every row: the narrow stream of values only Python can
+        canonicalise (pickles, encrypted secrets), hashed by the caller."""
+        with self.connect() as connection:
+            _canonical_session(connection)
+            selection = self._selection(connection, table, since, where)
+            query = selection.query.with_only_columns(
+                selection.key_hash(), *(selection.columns[name] for name in columns)
+            )
+            result = connection.execution_options(stream_results=True, yield_per=self.chunk_size).execute(query)
+            for partition in result.partitions(self.chunk_size):
+                for key_hash, *values in partition:
+                    yield key_hash, {name: _plain(value) for name, value in zip(columns, values, strict=True)}
+
+    def _selection(
+        self, connection: sa.Connection, table: str, since: datetime | None, where: Sequence[RowFilter] = ()
+    ) -> _Selection:
+        selected = self._table(connection, table)
+        columns: dict[str, sa.ColumnElement] = {column.name: column for column in selected.columns}
+        primary_key = [column.name for column in selected.primary_key.columns] or list(columns)
+        query = sa.select(selected)
+        joined = airflow_tables.KEY_JOINS.get(table)
+        if joined and joined[0] in columns and not set(joined[2]) <= columns.keys():
+            reference, parent_name, key = joined
+            parent = self._table(connection, parent_name)
+            query = query.add_columns(*(parent.c[name] for name in key)).join(
+                parent, parent.c.id == selected.c[reference]
+            )
+            columns.update({name: parent.c[name] for name in key})
+        order_names = airflow_tables.order_columns(table, list(columns), primary_key)
+        dialect = connection.dialect.name
+        order = [_binary_order(columns[name], dialect) for name in order_names]
+        if since is not None:
+            query = self._window(connection, query, selected, table, since)
+        key = [name for name in airflow_tables.NATURAL_KEYS.get(table, ()) if name in columns] or order_names
+        selection = _Selection(query, columns, order, tuple(key))
+        for kept in where:
+            selection = replace(selection, query=selection.query.where(kept.clause(selection)))
+        return selection
 
     def schema_revision(self) -> str | None:
         """Alembic's revision of this database: which schema, exactly, its rows follow."""
@@ -131,6 +226,106 @@ class MetadataDatabase:
                 f"check sql_alchemy_conn and that the database is running"
             ) from None
         return connection
+
+
+@dataclass(frozen=True)
+class BucketFilter:
+    """Rows whose key falls in some of `count` buckets: those listed, or those of shard `index` of `shards`
+    (every bucket b with b % shards == index)."""
+
+    count: int
+    listed: frozenset[int] | None = None
+    index: int = 0
+    shards: int = 1
+
+    def clause(self, selection: _Selection) -> sa.ColumnElement:
+        bucket = selection.bucket(self.count)
+        if self.listed is not None:
+            return bucket == sa.any_(sa.literal(sorted(self.listed), type_=ARRAY(sa.BigInteger)))
+        return (bucket % self.shards) == self.index
+
+
+@dataclass(frozen=True)
+class KeyFilter:
+    """Rows whose key hash (_Selection.key_hash) is one of these."""
+
+    hashes: frozenset[int]
+
+    def clause(self, selection: _Selection) -> sa.ColumnElement:
+        return selection.key_hash() == sa.any_(sa.literal(sorted(self.hashes), type_=ARRAY(sa.BigInteger)))
+
+
+RowFilter = BucketFilter | KeyFilter
+
+
+@dataclass(frozen=True)
+class _Selection:
+    """A table as rows() reads it: the query (joins and window applied), its columns by name, the order."""
+
+    query: sa.Select
+    columns: dict[str, sa.ColumnElement]
+    order: list[sa.ColumnElement]
+    key: tuple[str, ...]
+
+    def text(self, names: Sequence[str]) -> sa.ColumnElement:
+        """The canonical text of some columns: one record, in the given order (NULL and '' stay apart)."""
+        return sa.cast(sa.func.row(*(_canonical(self.columns[name]) for name in names)), sa.Text)
+
+    def row_hash(self, names: Sequence[str]) -> sa.ColumnElement:
+        """A 64-bit hash of some columns' canonical text: each column hashed with a seed of its own (its place),
+        NULL as the seed itself, combined by exclusive or. Twice as fast as hashing the record's text."""
+        return functools.reduce(
+            lambda left, right: left.op("#")(right),
+            (
+                sa.func.coalesce(sa.func.hashtextextended(sa.cast(_canonical(self.columns[name]), sa.Text), seed), seed)
+                for seed, name in enumerate(names)
+            ),
+        )
+
+    def key_hash(self) -> sa.ColumnElement:
+        """A 64-bit hash of the row's natural key in canonical text: the same on every database and version
+        whose key columns have the same families, so it names a key on both sides."""
+        return self.row_hash(self.key)
+
+    def bucket(self, count: int) -> sa.ColumnElement:
+        """Which of `count` (a power of two) buckets a row's key falls in: the low bits of its key hash."""
+        return self.key_hash().op("&")(count - 1)
+
+
+def type_family(column_type: sa.types.TypeEngine) -> str:
+    """Types whose values read back as the same Python type and print the same canonical text."""
+    if isinstance(column_type, sa.DateTime):
+        return "timestamp"
+    if isinstance(column_type, sa.JSON):
+        return "json"
+    if isinstance(column_type, sa.Integer):
+        return "integer"
+    if isinstance(column_type, sa.String) and not isinstance(column_type, sa.CHAR):
+        return "text"
+    return type(column_type).__name__.lower()
+
+
+def _canonical(column: sa.ColumnElement) -> sa.ColumnElement:
+    """A column as text that is equal on two databases exactly when the values are (session in UTC, see
+    _canonical_session): timestamps without a zone are UTC, as Airflow writes them; JSON in its normal form."""
+    if isinstance(column.type, sa.DateTime) and not column.type.timezone:
+        return sa.func.timezone("UTC", column)
+    if isinstance(column.type, sa.JSON):
+        return sa.cast(column, JSONB)
+    return column
+
+
+def _canonical_session(connection: sa.Connection) -> None:
+    """Settings that fix how values print, whatever the server's or the role's defaults."""
+    connection.exec_driver_sql(
+        "SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL IntervalStyle = 'postgres'; "
+        "SET LOCAL extra_float_digits = 1; SET LOCAL bytea_output = 'hex'"
+    )
+
+
+def _plain(value: Any) -> Any:
+    """bytea as bytes, as every other row source gives it."""
+    return bytes(value) if isinstance(value, memoryview) else value
 
 
 _BINARY_COLLATIONS = {"postgresql": "C", "mysql": "utf8mb4_bin"}  # SQLite's default is already binary

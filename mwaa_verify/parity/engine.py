@@ -139,3 +139,27 @@ def _changes(source: dict[str, Any], target: dict[str, Any], compared: set[str])
 def _remember(examples: list[Any], item: Any, limit: int) -> None:
     if len(examples) < limit:
         examples.append(item)
+
+
+def merged(parts: Sequence[Comparison], max_examples: int = DEFAULT_MAX_EXAMPLES) -> Comparison:
+    """One Comparison of several over disjoint parts of a table's keys (digests.Shard): counts add up, and the
+    examples are again the first `max_examples` of each kind in key order, as one pass would have kept them."""
+    if not parts:
+        raise ParityError("nothing to merge: no comparison was given")
+    result = Comparison(parts[0].key_columns)
+    for part in parts:
+        if part.key_columns != result.key_columns:
+            raise ParityError(f"cannot merge comparisons keyed on {part.key_columns} and {result.key_columns}")
+        for count in ("source_rows", "target_rows", "matched", "missing", "extra", "changed"):
+            setattr(result, count, getattr(result, count) + getattr(part, count))
+        result.compared_columns |= part.compared_columns
+    result.missing_keys = _first(max_examples, (key for part in parts for key in part.missing_keys), _order)
+    result.extra_keys = _first(max_examples, (key for part in parts for key in part.extra_keys), _order)
+    result.changed_rows = _first(
+        max_examples, (row for part in parts for row in part.changed_rows), lambda row: _order(row.key)
+    )
+    return result
+
+
+def _first(limit: int, items: Iterable[Any], order: Callable[[Any], Any]) -> list[Any]:
+    return sorted(items, key=order)[:limit]

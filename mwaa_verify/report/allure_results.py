@@ -45,6 +45,9 @@ CATEGORIES: list[dict[str, Any]] = [
 ]  # fmt: skip
 OTHER_FAILURE = "Other failure"
 WARNING_LABEL = "mwaa_warning"  # one label per warning a passing check has for the sign-off
+TEST_ID_LABEL = "mwaa_test"  # the pytest node id
+# a check split into shards (parity of a large table under xdist): which share, "2/4"
+SHARD_PARAMETER, SHARD_LABEL = "shard", "mwaa_shard"
 # the parity suite's row counts, per table
 ROWS_SOURCE, ROWS_TARGET, ROWS_MATCHED, ROWS_NOTE = (
     "mwaa_rows_source",
@@ -100,6 +103,13 @@ def label_test(item: pytest.Item) -> None:
     allure.dynamic.story(getattr(item, "originalname", item.name))
     allure.dynamic.severity(severity)
     for name, value in getattr(getattr(item, "callspec", None), "params", {}).items():
+        if name == SHARD_PARAMETER:
+            # a share of one check (one table's keys): hidden, and merged into one row by the summary
+            share = f"{value.index + 1}/{value.count}"
+            allure.dynamic.parameter(name, share, mode=allure.parameter_mode.HIDDEN)
+            if value.count > 1:
+                allure.dynamic.label(SHARD_LABEL, share)
+            continue
         allure.dynamic.parameter(name, str(value))
         allure.dynamic.label(name, str(value))
 
@@ -150,10 +160,12 @@ def run_record_name(run_id: str) -> str:
     return f"mwaa-verify-run-{run_id}.json"
 
 
-def label_run(run_id: str) -> None:
+def label_run(run_id: str, nodeid: str) -> None:
+    """The run a result belongs to, and which collected test it is (the summary finds tests with no result)."""
     import allure
 
     allure.dynamic.label(RUN_ID_LABEL, run_id)
+    allure.dynamic.label(TEST_ID_LABEL, nodeid)
 
 
 def label_row_counts(source: int, target: int, matched: int, note: str = "") -> None:

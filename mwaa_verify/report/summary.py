@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import re
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from importlib import resources
@@ -27,6 +28,17 @@ from mwaa_verify.report.runs import RUN_ID_LABEL
 SCHEMA_VERSION = 1
 _MAX_REASON = 2000
 ROW_COUNT_CHECK = "test_table_rows_match"
+# the status of a collected test no process reported a result for
+LOST = "unknown"
+LOST_REASON = (
+    "ran on no worker: not checked (the process that was to run it ended first: a crashed pytest-xdist worker "
+    "or an interrupted run)"
+)
+_PART_ID = re.compile(r"-(\d+)of(\d+)$")
+_PARITY_LINE = re.compile(
+    r"^(?P<table>\S+): source \d+ rows, target \d+ rows: \d+ match, (?P<missing>\d+) missing on the target, "
+    r"(?P<changed>\d+) changed, (?P<extra>\d+) only on the target(?P<rest>.*)$"
+)
 
 
 @dataclass(frozen=True)
@@ -141,10 +153,15 @@ class Summary:
         return [feature for feature, _severity in labels.SUITES.values() if feature not in self.suites]
 
     @property
+    def lost(self) -> list[CheckResult]:
+        """Collected checks that no process ran to any result (a crashed xdist worker, an interrupted run)."""
+        return [result for result in self.results if result.status == LOST]
+
+    @property
     def signed_off(self) -> bool:
-        """No check failed and at least one passed. A suite that was entirely not applicable does not block the
-        sign-off, but the verdict line names it (see README: what a sign-off covers)."""
-        return not self.failures and self.counts["passed"] > 0
+        """No check failed, none was lost, and at least one passed. A suite that was entirely not applicable
+        does not block the sign-off, but the verdict line names it (see README: what a sign-off covers)."""
+        return not self.failures and not self.lost and self.counts["passed"] > 0
 
     @property
     def warnings(self) -> list[tuple[CheckResult, str]]:
@@ -161,6 +178,8 @@ class Summary:
         totals += f", {unchecked} not checked" if unchecked else ""
         if self.failures:
             return f"NOT READY FOR CUTOVER: {len(self.failures)} check(s) failed ({totals})"
+        if self.lost:
+            return f"NOT SIGNED OFF: {len(self.lost)} check(s) ran on no worker and were not checked ({totals})"
         if not self.signed_off:
             return f"NOT SIGNED OFF: no check ran to a verdict ({totals or 'no results'})"
         not_run = f"; suites not run: {', '.join(self.suites_not_run)}" if self.suites_not_run else ""
@@ -223,7 +242,7 @@ def read_results(results_dir: Path, run_id: str | None = None) -> Summary:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue  # a result file still being written by a run that has not finished
-        run = next((label["value"] for label in data.get("labels", []) if label["name"] == RUN_ID_LABEL), "")
+        run = next((label.get("value", "") for label in data.get("labels", []) if label["name"] == RUN_ID_LABEL), "")
         key = data.get("historyId") or data.get("fullName") or path.name
         if key not in runs[run] or data.get("stop", 0) >= runs[run][key].get("stop", 0):
             runs[run][key] = data  # a retried test: its last attempt
@@ -236,9 +255,12 @@ def read_results(results_dir: Path, run_id: str | None = None) -> Summary:
         run_id = max(runs, key=lambda run: max(data.get("stop", 0) for data in runs[run].values()))
     elif run_id not in runs:
         raise MwaaVerifyError(f"{results_dir} holds no results of run {run_id}; runs there: {', '.join(sorted(runs))}")
-    results = sorted((_check(data) for data in runs[run_id].values()), key=lambda r: (r.suite, r.check, r.subject))
     record_path = results_dir / labels.run_record_name(run_id)
     record = json.loads(record_path.read_text(encoding="utf-8")) if run_id and record_path.is_file() else {}
+    shares = [_check(data) for data in runs[run_id].values()]
+    reported = {_label(data, labels.TEST_ID_LABEL) for data in runs[run_id].values()}
+    shares += [_lost(nodeid) for nodeid in record.get("tests", ()) if nodeid not in reported]
+    results = sorted(_merged_shares(shares), key=lambda r: (r.suite, r.check, r.subject))
     info = RunInfo(
         run_id=run_id or "(unlabelled results)",
         started=record.get("started", ""),
@@ -249,13 +271,24 @@ def read_results(results_dir: Path, run_id: str | None = None) -> Summary:
     return Summary(info, environments, results, tuple(record.get("suites", ())))
 
 
-def _check(data: dict) -> CheckResult:
+def _label(data: dict, name: str) -> str:
+    return next((label.get("value", "") for label in data.get("labels", []) if label["name"] == name), "")
+
+
+def _check(data: dict) -> tuple[CheckResult, str]:
+    """A result, and which shard of its check it covers ("" for a whole check)."""
     found: dict[str, list[str]] = defaultdict(list)
     for label in data.get("labels", []):
-        found[label["name"]].append(label["value"])
+        if "value" in label:  # allure-pytest writes `package` without one for a module at the rootdir
+            found[label["name"]].append(label["value"])
     first = {name: values[0] for name, values in found.items()}
-    # a placeholder parameter (a test generated with nothing to check gets the value None) is no subject
-    parameters = [f"{item['value']}" for item in data.get("parameters", []) if item.get("value") != "None"]
+    # a placeholder parameter (a test generated with nothing to check gets the value None) is no subject, and
+    # a shard is a share of its check, not a subject of its own
+    parameters = [
+        f"{item['value']}"
+        for item in data.get("parameters", [])
+        if item.get("value") != "None" and item.get("name") != labels.SHARD_PARAMETER
+    ]
     message = (data.get("statusDetails") or {}).get("message") or ""
     status = data.get("status", "unknown")
     category = labels.category_of(status, message) if status in {"failed", "broken"} else ""
@@ -269,7 +302,7 @@ def _check(data: dict) -> CheckResult:
             int(first[labels.ROWS_MATCHED]),
             first.get(labels.ROWS_NOTE, ""),
         )
-    return CheckResult(
+    result = CheckResult(
         suite=first.get("feature") or _suite_of(first, data),
         check=first.get("story", data.get("name", "")),
         subject=", ".join(parameters).strip("'\""),
@@ -278,6 +311,81 @@ def _check(data: dict) -> CheckResult:
         category=category,
         warnings=tuple(found.get(labels.WARNING_LABEL, ())),
         rows=rows,
+    )
+    return result, first.get(labels.SHARD_LABEL, "")
+
+
+def _lost(nodeid: str) -> tuple[CheckResult, str]:
+    """A collected test without a result, as the summary names it: suite, check, subject from its node id."""
+    path, _, name = nodeid.partition("::")
+    check, _, subject = name.partition("[")
+    subject = subject.removesuffix("]")
+    part = _PART_ID.search(subject)
+    share = f"{part.group(1)}/{part.group(2)}" if part else ""
+    module = Path(path).stem
+    suite = labels.SUITES.get(module, ("Other checks", ""))[0]
+    subject = _PART_ID.sub("", subject) if part else subject
+    return CheckResult(suite, check, subject, LOST, LOST_REASON, ""), share
+
+
+def _merged_shares(shares: list[tuple[CheckResult, str]]) -> list[CheckResult]:
+    """One result per check: the shards of a split check added up into the row a whole check gives."""
+    whole = [result for result, share in shares if not share]
+    split: dict[tuple[str, str, str], list[tuple[CheckResult, str]]] = defaultdict(list)
+    for result, share in shares:
+        if share:
+            split[(result.suite, result.check, result.subject)].append((result, share))
+    return whole + [_merge(sorted(parts, key=lambda part: int(part[1].split("/")[0]))) for parts in split.values()]
+
+
+def _merge(parts: list[tuple[CheckResult, str]]) -> CheckResult:
+    results = [result for result, _share in parts]
+    failed = [result for result in results if result.status in {"failed", "broken"}]
+    expected = int(parts[0][1].split("/")[1])
+    missing_shares = expected - len({share for _result, share in parts})
+    if failed:
+        status = "broken" if all(result.status == "broken" for result in failed) else "failed"
+    elif missing_shares or any(result.status == LOST for result in results):
+        status = LOST
+    elif all(result.status == "skipped" for result in results):
+        status = "skipped"
+    else:
+        status = "passed" if all(result.status == "passed" for result in results) else LOST
+    counted = [result.rows for result in results if result.rows is not None]
+    rows = None
+    if counted and len(counted) == len(results):
+        note = next((counts.note for counts in counted if counts.note), "")
+        rows = RowCounts(*(sum(getattr(c, name) for c in counted) for name in ("source", "target", "matched")), note)
+    if failed:
+        reason = _merged_parity_line(results, rows) or "; ".join(f"{share}: {r.reason}" for r, share in parts)
+    elif status == LOST:
+        reason = LOST_REASON
+    else:
+        reason = results[0].reason
+    first = failed[0] if failed else results[0]
+    warnings = tuple(dict.fromkeys(warning for result in results for warning in result.warnings))
+    category = first.category if failed else ""
+    return CheckResult(first.suite, first.check, first.subject, status, reason, category, warnings, rows)
+
+
+def _merged_parity_line(results: list[CheckResult], rows: RowCounts | None) -> str:
+    """A parity failure's first line for the whole table, from its shards' lines and counts (the line a check of
+    the whole table gives); "" when a shard's line is not one."""
+    if rows is None:
+        return ""
+    totals = Counter[str]()
+    table, rest = "", ""
+    for result in results:
+        if result.status == "passed":
+            continue  # a passing shard of a keyed table: nothing missing, changed or extra
+        found = _PARITY_LINE.match(result.reason)
+        if found is None:
+            return ""
+        table, rest = found["table"], found["rest"]
+        totals.update({name: int(found[name]) for name in ("missing", "changed", "extra")})
+    return (
+        f"{table}: source {rows.source} rows, target {rows.target} rows: {rows.matched} match, {totals['missing']} "
+        f"missing on the target, {totals['changed']} changed, {totals['extra']} only on the target{rest}"
     )
 
 

@@ -2,13 +2,14 @@
 
 Runs inside the environment's interpreter (not mwaa-verify's), so it may import only the standard library
 and Airflow. Airflow is imported once; each file is then parsed in a forked child, as the dag-processor
-does. Where Airflow has an ORM block (3.x) the child first applies it, so a DAG file that reads the metadata
-database at the top level fails here exactly as it fails in production. Everything about the parser (DagBag
+does, as many children at a time as the machine has cores (the dag-processor's `parsing_processes`). Where
+Airflow has an ORM block (3.x) the child first applies it, so a DAG file that reads the metadata database at
+the top level fails here exactly as it fails in production. Everything about the parser (DagBag
 class and arguments, serializer, ORM block) is found by feature detection, never by version number; when the
 probe itself fails on a file, the file's entry carries `tool_error` (never `import_error`): the user's DAG was
 not judged.
 
-Usage: python dag_probe.py --dags-folder DIR --out FILE.json
+Usage: python dag_probe.py --dags-folder DIR --out FILE.json [--processes N]
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import gc
 import inspect
 import json
 import os
@@ -23,17 +25,53 @@ import platform
 import select
 import signal
 import sys
+import tempfile
 import time
 import traceback
+import warnings
 
 # Extra seconds the parent grants a child beyond Airflow's own dagbag_import_timeout before killing it.
 KILL_GRACE_SECONDS = 30
+
+# The warm-up's own DAG file: the standard operators, default args, no, cron and interval schedules.
+WARM_UP_DAGS = """
+import datetime
+
+try:
+    from airflow.sdk import DAG
+except ImportError:
+    from airflow import DAG
+try:
+    from airflow.providers.standard.operators.bash import BashOperator
+    from airflow.providers.standard.operators.empty import EmptyOperator
+    from airflow.providers.standard.operators.python import PythonOperator
+except ImportError:
+    from airflow.operators.bash import BashOperator
+    from airflow.operators.empty import EmptyOperator
+    from airflow.operators.python import PythonOperator
+
+for number, schedule in enumerate([None, "0 * * * *", datetime.timedelta(hours=1)]):
+    with DAG(
+        f"mwaa_verify_warm_up_{number}",
+        schedule=schedule,
+        start_date=datetime.datetime(2024, 1, 1),
+        catchup=False,
+        default_args={"retries": 1, "retry_delay": datetime.timedelta(minutes=1)},
+        tags=["warm-up"],
+    ) as dag:
+        start = EmptyOperator(task_id="start")
+        run = BashOperator(task_id="run", bash_command="echo {{ ds }}")
+        call = PythonOperator(task_id="call", python_callable=print)
+        start >> [run, call]
+    globals()[dag.dag_id] = dag
+"""
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--dags-folder", required=True)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--processes", type=int, default=_cores(), help="files parsed at once (default: cores)")
     args = parser.parse_args()
     os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
@@ -57,11 +95,11 @@ def main() -> int:
         )
         return 3
 
+    with tempfile.TemporaryDirectory(prefix="mwaa-verify-warm-up-") as empty:
+        parsing.warm_up(empty)
     files = []
     dags: dict[str, dict] = {}
-    for path in paths:
-        parsing.pre_import(path)
-        result = _parse_in_child(path, dags_folder, parsing, import_timeout)
+    for result in _parse_all(paths, dags_folder, parsing, import_timeout, max(1, args.processes)):
         files.append(result["file"])
         for shape in result["dags"]:
             dags[shape["dag_id"]] = shape
@@ -128,14 +166,30 @@ class Parsing:
         }
 
     def pre_import(self, path: str) -> None:
-        """The airflow modules the file imports, imported in the parent as the dag-processor's manager does."""
+        """The airflow modules the file imports, imported in the parent as the dag-processor's manager does,
+        and the names it imports from them resolved (a moved class behind a deprecation shim is imported only
+        when its name is looked up: otherwise every child would import its new home again)."""
         if self.pre_import_modules is None:
             return
         try:
             for module in self.pre_import_modules(path):
                 _import_if_present(module)
+            _resolve_imported_names(path)
         except Exception:  # an unreadable file: the parse reports it
             pass
+
+    def warm_up(self, scratch: str) -> None:
+        """What a long-lived dag-processor has loaded after its first files, loaded once here before any fork
+        (no DAG file of the user's runs): what parsing, bagging and serialising common DAGs loads (the parser's
+        lazy imports, the standard operators, cron and interval timetables, the serializer's JSON schema, the
+        ABC caches isinstance fills), from a DAG file of our own. Without it every forked child pays for them
+        again: over a second a file on Airflow 3 with the parser alone, ~0.1 s with it."""
+        with open(os.path.join(scratch, "mwaa_verify_warm_up.py"), "w", encoding="utf-8") as handle:
+            handle.write(WARM_UP_DAGS)
+        with contextlib.suppress(Exception), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for dag in self.dagbag(scratch, scratch).dags.values():
+                self.serializer.to_dict(dag)
 
     def dagbag(self, path: str, dags_folder: str):
         wanted = {
@@ -178,6 +232,23 @@ def _first_attribute_of(*candidates):
     return None
 
 
+def _resolve_imported_names(path: str) -> None:
+    """`from airflow.x import Name` lines of the file: look each Name up (Airflow's code, never the file's)."""
+    import ast
+    import importlib
+
+    with open(path, "rb") as handle:
+        tree = ast.parse(handle.read(), path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("airflow"):
+                with contextlib.suppress(Exception):
+                    module = importlib.import_module(node.module)
+                    for alias in node.names:
+                        getattr(module, alias.name, None)
+
+
 def _import_if_present(module_name: str) -> None:
     import importlib
 
@@ -193,10 +264,102 @@ def _dag_file_paths(dags_folder: str, safe_mode: bool) -> list[str]:
     return list(file_utils.list_py_file_paths(dags_folder, safe_mode=safe_mode, include_examples=False))
 
 
-def _parse_in_child(path: str, dags_folder: str, parsing: Parsing, import_timeout: float) -> dict:
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # the cores this process may use (a container's, a taskset's)
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+class _Child:
+    """One forked parse: its pid, the pipe its result comes through, and when it is overdue."""
+
+    def __init__(self, path: str, pid: int, read_fd: int, deadline: float) -> None:
+        self.path = path
+        self.pid = pid
+        self.fd = read_fd
+        self.started = time.monotonic()
+        self.deadline = deadline
+        self.data = bytearray()
+        self.eof = False
+        self.status: int | None = None
+        self.killed = False
+
+    def read(self) -> None:
+        """What the pipe holds now, without waiting."""
+        while not self.eof:
+            try:
+                chunk = os.read(self.fd, 1 << 16)
+            except BlockingIOError:
+                return
+            if chunk:
+                self.data += chunk
+            else:
+                self.eof = True
+
+    def exited(self) -> bool:
+        if self.status is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.status = status
+        return self.status is not None
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+        self.killed = True
+        if self.status is None:
+            _, self.status = os.waitpid(self.pid, 0)
+
+
+def _parse_all(paths: list[str], dags_folder: str, parsing: Parsing, import_timeout: float, processes: int):
+    """Every file's result, in the order of `paths`, parsed by up to `processes` forked children at a time.
+
+    A child is done when it has exited (its result, written just before, is then all in the pipe) or closed
+    the pipe; a process the DAG file started at import may hold the pipe open for ever, so the pipe's end is
+    not waited for. A child past its deadline is killed. A child whose whole result has arrived frees its slot
+    at once: it is reaped while the next ones parse (tearing down a forked Airflow takes a while)."""
+    results: dict[str, dict] = {}
+    queue = list(paths)
+    running: dict[int, _Child] = {}
+    exiting: list[_Child] = []
+    while queue or running:
+        while queue and len(running) < processes:
+            path = queue.pop(0)
+            parsing.pre_import(path)  # in the parent, as the dag-processor's manager does before it forks
+            gc.freeze()  # as the dag-processor does: a child's collections never walk (and copy) the parent's objects
+            child = _fork_parse(path, dags_folder, parsing, import_timeout)
+            running[child.fd] = child
+        wait = min(child.deadline for child in running.values()) - time.monotonic()
+        ready, _, _ = select.select(list(running), [], [], min(max(wait, 0), 0.05))
+        for fd in ready:
+            running[fd].read()
+        for fd, child in list(running.items()):
+            if not (child.eof or child.exited()):
+                if time.monotonic() < child.deadline:
+                    continue
+                child.kill()
+            child.read()
+            os.close(fd)
+            del running[fd]
+            result = _whole_result(child)
+            if result is None:
+                if child.status is None:
+                    _, child.status = os.waitpid(child.pid, 0)
+                result = _child_result(child, dags_folder, import_timeout)
+            else:
+                exiting.append(child)
+            results[child.path] = result
+        exiting = [child for child in exiting if not child.exited()]
+    for child in exiting:
+        if child.status is None:
+            os.waitpid(child.pid, 0)
+    return [results[path] for path in paths]
+
+
+def _fork_parse(path: str, dags_folder: str, parsing: Parsing, import_timeout: float) -> _Child:
     relative = os.path.relpath(path, dags_folder)
     read_fd, write_fd = os.pipe()
-    started = time.monotonic()
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
@@ -212,25 +375,32 @@ def _parse_in_child(path: str, dags_folder: str, parsing: Parsing, import_timeou
             json.dump(payload, pipe)
         os._exit(code)
     os.close(write_fd)
-    # The child writes its whole result at once, just before it exits: wait for that, or for the deadline.
-    with os.fdopen(read_fd, "r", encoding="utf-8") as pipe:
-        ready, _, _ = select.select([pipe], [], [], import_timeout + KILL_GRACE_SECONDS)
-        if ready:
-            text = pipe.read()
-        else:
-            os.kill(pid, signal.SIGKILL)
-            text = ""
-    _, status = os.waitpid(pid, 0)
-    elapsed = time.monotonic() - started
-    if text:
-        return json.loads(text)
-    if not ready:
+    os.set_blocking(read_fd, False)
+    return _Child(path, pid, read_fd, time.monotonic() + import_timeout + KILL_GRACE_SECONDS)
+
+
+def _whole_result(child: _Child) -> dict | None:
+    """The result the child wrote, if all of it arrived (a child killed or cut short has none)."""
+    if not child.data or child.killed:
+        return None
+    try:
+        return json.loads(child.data.decode("utf-8"))
+    except ValueError:
+        return None  # cut short: judged by how the child ended
+
+
+def _child_result(child: _Child, dags_folder: str, import_timeout: float) -> dict:
+    """A child that left no whole result: why, from how it ended."""
+    relative = os.path.relpath(child.path, dags_folder)
+    elapsed = time.monotonic() - child.started
+    if child.killed:
         # Airflow's own timeout did not stop it (the file blocks signals, or sleeps in C code)
         reason = (
-            f"AirflowTaskTimeout: DagBag import timeout for {path} after {import_timeout:g}s.\n"
+            f"AirflowTaskTimeout: DagBag import timeout for {child.path} after {import_timeout:g}s.\n"
             f"(the parsing process ignored Airflow's timeout and was killed after {elapsed:.0f} s)"
         )
         return _failed_file(relative, reason, elapsed)
+    status = child.status or 0
     if os.WIFSIGNALED(status):
         reason = f"the parsing process was killed by signal {os.WTERMSIG(status)} after {elapsed:.1f} s"
     else:

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from mwaa_verify.airflow.dag_shape import IntervalChange, interval_change, shape_changes
 from mwaa_verify.airflow.probes import dag_probe
 from mwaa_verify.airflow.requirements_check import constraint_problems, expected_constraints, operators_in_plugins
@@ -342,3 +344,22 @@ def test_an_airflow_whose_parser_the_probe_cannot_drive_is_a_tool_failure_naming
         "report it to mwaa-verify's maintainers with this output, or use an Airflow version it supports"
     )
     assert not (tmp_path / "out.json").exists()
+
+
+def test_only_airflows_own_modules_are_imported_before_a_file_is_forked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The probe resolves a file's `from airflow... import` names in the parent (as the dag-processor does); a
+    module of the DAGs folder whose name merely starts with "airflow" is the user's and runs only in the child,
+    under the file's timeout and the ORM block."""
+    marker = tmp_path / "imported"
+    (tmp_path / "airflow_common.py").write_text(f"open({str(marker)!r}, 'w').close()\nhelper = 1\n")
+    dag = tmp_path / "etl.py"
+    dag.write_text("from airflow_common import helper\nfrom airflow.models import DAG\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    dag_probe._resolve_imported_names(str(dag))
+
+    assert not marker.exists(), "the parent imported the DAGs folder's own module"
+    assert dag_probe._is_airflows("airflow") and dag_probe._is_airflows("airflow.providers.amazon")
+    assert not dag_probe._is_airflows("airflow_common")

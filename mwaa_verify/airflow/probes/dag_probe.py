@@ -242,11 +242,17 @@ def _resolve_imported_names(path: str) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("airflow"):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and _is_airflows(node.module or ""):
                 with contextlib.suppress(Exception):
                     module = importlib.import_module(node.module)
                     for alias in node.names:
                         getattr(module, alias.name, None)
+
+
+def _is_airflows(module_name: str) -> bool:
+    """Airflow's own package, not a user's module that merely starts with the word (`airflow_common`): the file's
+    own modules are imported only in its child, under its timeout and the ORM block."""
+    return module_name == "airflow" or module_name.startswith("airflow.")
 
 
 def _import_if_present(module_name: str) -> None:

@@ -295,3 +295,82 @@ def test_real_airflow_environments_compare_the_same_both_ways(
                     continue
                 assert outcome == compare_rows(spec.name, source, target, redactor, since), (spec.name, since)
     assert compare_table("task_instance", airflow2, airflow2, redactor).matched > 0
+
+
+def test_rows_changed_alike_in_one_bucket_are_all_found(
+    airflow2: EphemeralEnvironment, databases: dict[str, Any]
+) -> None:
+    """A migration that changes one column the same way on many rows: with thousands of rows, many buckets hold two
+    or more of them, and their changes must not cancel out in the bucket's digest."""
+    template = history(2, FernetKeys((Fernet.generate_key().decode(),)), planted=False)
+    run, instance = template["dag_run"][0], template["task_instance"][0]
+    runs = [{**run, "run_id": f"scheduled__{n:05d}", "execution_date": START + timedelta(hours=n)} for n in range(1000)]
+    instances = [
+        {**instance, "run_id": item["run_id"], "task_id": task, "hostname": "worker-1"}
+        for item in runs
+        for task in TASKS
+    ]
+    blanked = [{**item, "hostname": ""} if index % 2 else item for index, item in enumerate(instances)]
+    source, target = (_database_like(airflow2, databases, name) for name in ("af2_wide", "af2_wide_blanked"))
+    write(source.url, {"dag_run": runs, "task_instance": instances})
+    write(target.url, {"dag_run": runs, "task_instance": blanked})
+    try:
+        forms = [canonical_form("task_instance", None, Redactor()) for _ in range(2)]
+        reference = compare(source.rows("task_instance"), target.rows("task_instance"), _key("task_instance"),
+                            forms[0], forms[1], max_examples=3)  # fmt: skip
+        plan = database_plan("task_instance", source, target, forms[0], forms[1])
+        assert plan is not None
+        digested = compare_by_digest("task_instance", *plan, max_examples=3)
+    finally:
+        source.close()
+        target.close()
+
+    assert reference.changed == len(instances) // 2
+    assert digested == reference
+
+
+def _database_like(airflow2: EphemeralEnvironment, databases: dict[str, Any], name: str) -> MetadataDatabase:
+    """A new empty database with Airflow 2's schema, in the cluster of the module's other databases."""
+    url = databases["af2_empty"][0].url
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    with admin.connect() as connection:
+        connection.execute(sa.text(f"CREATE DATABASE {name}"))
+    admin.dispose()
+    new_url = f"{url.rsplit('/', 1)[0]}/{name}"
+    copy_schema(airflow2.sql_alchemy_conn, new_url)
+    return MetadataDatabase(new_url)
+
+
+def test_an_interrupted_comparison_cancels_its_statements_on_the_server(databases: dict[str, Any]) -> None:
+    """Ctrl-C during a full-table aggregate: the statement is cancelled on the server, so the comparison's threads
+    end at once instead of after the scan."""
+    import threading
+    import time
+
+    from sqlalchemy.exc import DBAPIError
+
+    database = MetadataDatabase(databases["af2_empty"][0].url)
+    outcome: list[BaseException | None] = []
+
+    def long_statement() -> None:
+        try:
+            with database.connect() as connection:
+                connection.exec_driver_sql("SELECT pg_sleep(120)")
+            outcome.append(None)
+        except DBAPIError as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=long_statement)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not database._in_use and time.monotonic() < deadline:  # the statement's connection is checked out
+            time.sleep(0.05)
+        time.sleep(0.5)
+        database.cancel_running()
+        worker.join(timeout=60)
+    finally:
+        database.close()
+
+    assert not worker.is_alive(), "the statement ran on after cancel_running()"
+    assert outcome and outcome[0] is not None and "canceling statement" in str(outcome[0])

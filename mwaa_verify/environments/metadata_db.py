@@ -7,7 +7,9 @@ environment is only ever read.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -29,12 +31,32 @@ class MetadataDatabase:
         self.url = url
         self.chunk_size = chunk_size
         self._engine: Engine | None = None
+        self._in_use: set[Any] = set()  # driver connections checked out, for cancel_running()
+        self._in_use_lock = threading.Lock()
 
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            self._engine = _create_engine(self.url)
+            engine = _create_engine(self.url)
+            sa.event.listen(engine, "checkout", lambda dbapi, record, proxy: self._track(dbapi, True))
+            sa.event.listen(engine, "checkin", lambda dbapi, record: self._track(dbapi, False))
+            self._engine = engine
         return self._engine
+
+    def _track(self, dbapi_connection: Any, checked_out: bool) -> None:
+        with self._in_use_lock:
+            (self._in_use.add if checked_out else self._in_use.discard)(dbapi_connection)
+
+    def cancel_running(self) -> None:
+        """Ask the server to cancel the statements this object's connections are running (from any thread): an
+        interrupted comparison does not wait for a full-table aggregate to finish on a large table."""
+        with self._in_use_lock:
+            running = list(self._in_use)
+        for dbapi_connection in running:
+            cancel = getattr(dbapi_connection, "cancel", None)  # psycopg2; SQLite has none (its reads are short)
+            if cancel is not None:
+                with contextlib.suppress(Exception):
+                    cancel()
 
     def close(self) -> None:
         if self._engine is not None:
@@ -87,8 +109,8 @@ class MetadataDatabase:
         a digest of their row hashes over the `hashed` columns, in that order. The database does all the work in
         one scan and returns at most `count` small rows. With count 1, one aggregate of the whole table: the sum
         of the row hashes. Per bucket, their exclusive or (PostgreSQL 14+), which a parallel hash aggregate keeps
-        without allocating: rows with unique keys never cancel out, and the caller checks the buckets against
-        the whole-table sum."""
+        without allocating: row hashes are mixed (see row_hash), so rows changed alike do not cancel out, and
+        the caller checks the buckets against the whole-table sum."""
         with self.connect() as connection:
             _canonical_session(connection)
             selection = self._selection(connection, table, since, where)
@@ -273,14 +295,18 @@ class _Selection:
 
     def row_hash(self, names: Sequence[str]) -> sa.ColumnElement:
         """A 64-bit hash of some columns' canonical text: each column hashed with a seed of its own (its place),
-        NULL as the seed itself, combined by exclusive or. Twice as fast as hashing the record's text."""
-        return functools.reduce(
+        NULL as the seed itself, combined by exclusive or (twice as fast as hashing the record's text), then mixed
+        once more. Without that last step the hash would be linear in its columns: a bucket's exclusive or of its
+        rows would be the exclusive or of every (column, value) in it, and two rows changed the same way (a
+        migration blanking one column everywhere) would cancel out and look matched."""
+        combined = functools.reduce(
             lambda left, right: left.op("#")(right),
             (
                 sa.func.coalesce(sa.func.hashtextextended(sa.cast(_canonical(self.columns[name]), sa.Text), seed), seed)
                 for seed, name in enumerate(names)
             ),
         )
+        return sa.func.hashint8extended(combined, len(names))
 
     def key_hash(self) -> sa.ColumnElement:
         """A 64-bit hash of the row's natural key in canonical text: the same on every database and version

@@ -13,6 +13,7 @@ compared and which need Python.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import queue
@@ -117,7 +118,8 @@ def _narrowed_down(
     max_examples: int,
 ) -> Comparison:
     sides = (source, target)
-    with ThreadPoolExecutor(4) as pool:  # both sides at once: the databases do the work
+    # both sides at once: the databases do the work
+    with ThreadPoolExecutor(4) as pool, _cancelled_when_interrupted(sides):
         python = [pool.submit(_python_sums, scope, side) for side in sides]
         whole = [pool.submit(_sql_digests, scope, side, 1) for side in sides]
         sums = [future.result() for future in python]
@@ -151,6 +153,18 @@ def _narrowed_down(
     return result
 
 
+@contextlib.contextmanager
+def _cancelled_when_interrupted(sides: Sequence[DatabaseSide]) -> Iterator[None]:
+    """On Ctrl-C, SIGTERM or an error, the statements both sides still run are cancelled on their servers, so
+    the pool's threads end at once and the caller's cleanup (stopping servers, removing files) starts."""
+    try:
+        yield
+    except BaseException:
+        for side in sides:
+            side.database.cancel_running()
+        raise
+
+
 def _bucket_count(rows: int) -> int:
     """A power of two near rows / ROWS_PER_BUCKET, within [MIN_BUCKETS, MAX_BUCKETS]."""
     return min(MAX_BUCKETS, max(MIN_BUCKETS, 1 << max(0, (rows // ROWS_PER_BUCKET)).bit_length()))
@@ -172,7 +186,8 @@ def _compare_rows(
     where: Sequence[RowFilter],
     few: bool,
 ) -> Comparison:
-    with ThreadPoolExecutor(2) as pool:  # each side's query runs while the other's rows are compared
+    # each side's query runs while the other's rows are compared
+    with ThreadPoolExecutor(2) as pool, _cancelled_when_interrupted((source, target)):
         streams = [
             _read_ahead(pool, side.database.rows(scope.name, scope.since, where, few)) for side in (source, target)
         ]

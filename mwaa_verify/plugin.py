@@ -131,7 +131,9 @@ def pytest_configure_node(node) -> None:
     """xdist, in the controller: what each worker needs to share this session (run id, environments)."""
     from mwaa_verify import workers
 
-    node.workerinput[workers.WORKERINPUT_KEY] = workers.workerinput(node.config, run_id(node.config))
+    node.workerinput[workers.WORKERINPUT_KEY] = workers.workerinput(
+        node.config, run_id(node.config), window_start(node.config)
+    )
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -204,8 +206,13 @@ def loaded_config(config: pytest.Config) -> Config:
 def window_start(config: pytest.Config) -> datetime | None:
     """The start of the --since window, fixed once per session so every check uses the same instant."""
     if _WINDOW_KEY not in config.stash:
-        days = config.getoption("since")
-        config.stash[_WINDOW_KEY] = datetime.now(UTC) - timedelta(days=days) if days else None
+        from mwaa_verify import workers
+
+        fixed, start = workers.controller_window_start(config)
+        if not fixed:  # this process is the controller (or runs alone)
+            days = config.getoption("since")
+            start = datetime.now(UTC) - timedelta(days=days) if days else None
+        config.stash[_WINDOW_KEY] = start
     return config.stash[_WINDOW_KEY]
 
 

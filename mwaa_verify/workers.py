@@ -28,6 +28,7 @@ import os
 import socket
 from collections.abc import Callable
 from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -105,13 +106,16 @@ def controller_setup(config: pytest.Config, opened: Callable[[str], Environment]
             config.stash[_ATTACHMENTS_KEY][option] = attachment(opened(option))
 
 
-def workerinput(config: pytest.Config, run_id: str) -> dict[str, Any]:
-    """What the controller hands each worker (in memory, through xdist's channel); only the run id when the
-    session names no environment (the plugin is loaded into every pytest session)."""
+def workerinput(config: pytest.Config, run_id: str, window_start: datetime | None = None) -> dict[str, Any]:
+    """What the controller hands each worker (in memory, through xdist's channel): the run id and the start of
+    the --since window (one instant for every check on every worker, also a worker restarted after a crash);
+    no more when the session names no environment (the plugin is loaded into every pytest session)."""
+    since = window_start.isoformat() if window_start else None
     if _SHARED_DIR_KEY not in config.stash:
-        return {"run_id": run_id}
+        return {"run_id": run_id, "window_start": since}
     return {
         "run_id": run_id,
+        "window_start": since,
         "host": socket.gethostname(),
         "shared_dir": str(config.stash[_SHARED_DIR_KEY]),
         "attachments": config.stash[_ATTACHMENTS_KEY],
@@ -124,6 +128,14 @@ def _from_controller(config: pytest.Config) -> dict[str, Any]:
 
 def controller_run_id(config: pytest.Config) -> str | None:
     return _from_controller(config).get("run_id")
+
+
+def controller_window_start(config: pytest.Config) -> tuple[bool, datetime | None]:
+    """(whether the controller fixed it, the start of the --since window it fixed)."""
+    handed = _from_controller(config)
+    if "window_start" not in handed:
+        return False, None
+    return True, datetime.fromisoformat(handed["window_start"]) if handed["window_start"] else None
 
 
 def attached_environment(config: pytest.Config, option: str) -> Environment | None:

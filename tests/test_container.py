@@ -473,11 +473,12 @@ def test_a_later_run_removes_what_a_killed_run_left(images: dict[str, str], tmp_
 
     client = docker.DockerClient(base_url=os.environ["DOCKER_HOST"])
     try:
-        removed = remove_leftovers(client)
+        remove_leftovers(client)
     finally:
         client.close()
 
-    assert len(removed) >= 3
+    # what this sweep names may be fewer: another mwaa-verify run on this engine (a second test session) may sweep
+    # them first; either way a dead owner's containers, network and exec monitors are gone
     assert engine_objects(container_engine.engine_env(), process.pid) == []
     assert monitors_left(ids) == []
 

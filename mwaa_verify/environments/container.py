@@ -176,12 +176,19 @@ def remove_leftovers(client: Any) -> list[str]:
     keep stay, for `mwaa-verify containers --remove`); their names."""
     removed = []
 
-    def orphaned(labels: Mapping[str, str] | None) -> bool:
-        return _on_this_host(labels) and not _kept(labels) and not _owner_alive(labels)
+    listed = _containers(client, label=LABEL_OWNER_PID)
+    ready = {c.labels.get(LABEL_INSTANCE) for c in listed if _kept(c.labels) and _ready_marked(_workdir_of(c))}
 
-    for container in _containers(client, label=LABEL_OWNER_PID):
+    def orphaned(labels: Mapping[str, str] | None) -> bool:
+        kept = _kept(labels) and (labels or {}).get(LABEL_INSTANCE) in ready  # a killed provisioning is not kept
+        return _on_this_host(labels) and not kept and not _owner_alive(labels)
+
+    for container in listed:
         if orphaned(container.labels):
+            workdir = _workdir_of(container) if _kept(container.labels) else None
             _remove_container(container)
+            if workdir is not None and (workdir / ownership.KEEP_MARKER).is_file():
+                shutil.rmtree(workdir, ignore_errors=True)  # kept folders are not swept as owned ones
             end_exec_sessions(container_ids=[container.id])
             removed.append(container.name)
     for network in client.networks.list(filters={"label": LABEL_OWNER_PID}):
@@ -244,15 +251,26 @@ def kept_containers(client: Any, key: str | None = None) -> list[Any]:
     return [container for container in found if _on_this_host(container.labels)]
 
 
+READY_MARKER = ".mwaa-verify-ready"
+
+
+def _ready_marked(workdir: Path | None) -> bool:
+    """Whether a kept set finished starting (its folder holds the marker start() writes once it is ready)."""
+    return workdir is not None and (workdir / READY_MARKER).is_file()
+
+
 def remove_kept(client: Any, key: str | None = None) -> list[str]:
     """Remove kept containers (of `key`, or all on this host), their networks and their host folders; names."""
+    import docker.errors
+
     removed = []
     instances = set()
     for container in kept_containers(client, key):
         instances.add(container.labels.get(LABEL_INSTANCE))
         workdir = _workdir_of(container)
         if container.status == "running" and container.labels.get(LABEL_ROLE) == "airflow":
-            _exec(client, container, ["chmod", "-R", "a+rwX", LOGS_IN, OUT_IN], user="0")  # host files removable
+            with contextlib.suppress(Exception):  # stopped meanwhile: the folder removal below does what it can
+                _exec(client, container, ["chmod", "-R", "a+rwX", LOGS_IN, OUT_IN], user="0")  # host files removable
         _remove_container(container)
         end_exec_sessions(container_ids=[container.id])
         removed.append(container.name)
@@ -260,7 +278,8 @@ def remove_kept(client: Any, key: str | None = None) -> list[str]:
             shutil.rmtree(workdir, ignore_errors=True)
     for network in client.networks.list(filters={"label": LABEL_KEPT + "=true"}):
         if network.attrs.get("Labels", {}).get(LABEL_INSTANCE) in instances:
-            network.remove()
+            with contextlib.suppress(docker.errors.NotFound):  # removed by another run meanwhile
+                network.remove()
             removed.append(network.name)
     return removed
 
@@ -375,6 +394,8 @@ class ContainerEnvironment(HostAirflow):
             else:
                 self._provision()
                 self._ready = True
+                if self.config.keep and self.workdir is not None:
+                    (self.workdir / READY_MARKER).touch()  # from now on a later run's sweep leaves them kept
         except BaseException:
             self.close()
             raise
@@ -822,11 +843,13 @@ class ContainerEnvironment(HostAirflow):
             # everything of this instance, also a container the engine created but refused to start
             mine = {"label": f"{LABEL_INSTANCE}={self._instance}"}
             with contextlib.suppress(Exception):
-                containers = self._client.containers.list(all=True, filters=mine)
-                for container in containers:
-                    with contextlib.suppress(Exception):  # already gone
-                        container.remove(force=True, v=True)
-                end_exec_sessions(container_ids=[container.id for container in containers])
+                removed = []
+                for container in _containers(self._client, label=mine["label"]):
+                    with contextlib.suppress(Exception):  # close() reports what remains
+                        _remove_container(container)
+                        removed.append(container.id)
+                # only monitors of removed containers: ending a live container's own monitor would orphan it
+                end_exec_sessions(container_ids=removed)
             with contextlib.suppress(Exception):
                 for network in self._client.networks.list(filters=mine):
                     with contextlib.suppress(Exception):

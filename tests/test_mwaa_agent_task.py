@@ -2,7 +2,7 @@
 nothing of mwaa_verify but the agent's zip, against real PostgreSQL databases, writing to S3 (moto).
 
 2.10 finds its database through Airflow's sql_alchemy_conn; 3.3 through DB_SECRETS and POSTGRES_* with the
-task SDK's ORM block in place (`airflow-db-not-allowed:///`), as on MWAA. The export made inside the 2.10 source
+task SDK's own ORM block applied (supervisor.block_orm_access), as on MWAA. The export made inside the 2.10 source
 is imported inside the 3.3 target, and the two are then compared table by table with the parity engine.
 Discovery of the database URL (and RDS IAM authentication refusing static credentials) is checked against a
 real PostgreSQL server, one refusing a login through PAM as RDS does for IAM-authenticated users.
@@ -28,6 +28,7 @@ from mwaa_verify.airflow.secrets import Redactor
 from mwaa_verify.config import EphemeralConfig, default_cache_dir
 from mwaa_verify.demo import DEMO_DAGS, seed_source
 from mwaa_verify.environments.ephemeral import EphemeralEnvironment
+from mwaa_verify.environments.metadata_db import MetadataDatabase
 from mwaa_verify.environments.mwaa_agent import agent_zip
 from mwaa_verify.errors import MetadataError
 from mwaa_verify.parity.metadata import NotApplicable, compare_table
@@ -40,6 +41,10 @@ BUCKET = "agent-task-bucket"
 RUN_AGENT = """
 import json, os, sys
 sys.path.insert(0, os.environ["AGENT_ZIP"])
+if os.environ.get("AGENT_BLOCK_ORM"):  # what the 3.x supervisor does to every task process, itself
+    import airflow
+    from airflow.sdk.execution_time.supervisor import block_orm_access
+    block_orm_access()
 import mwaa_verify
 assert mwaa_verify.__file__.startswith(os.environ["AGENT_ZIP"]), mwaa_verify.__file__
 from mwaa_verify.agent.task import run_in_task
@@ -105,7 +110,7 @@ def run_agent(
     }
     if mwaa_3:  # MWAA 3.x: the task SDK blocks the ORM; the login is in DB_SECRETS and POSTGRES_*
         worker |= {
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "airflow-db-not-allowed:///",
+            "AGENT_BLOCK_ORM": "1",
             "DB_SECRETS": json.dumps({"username": url.username, "password": url.password}),
             "POSTGRES_HOST": str(url.host),
             "POSTGRES_PORT": str(url.port),
@@ -114,6 +119,8 @@ def run_agent(
     completed = environment.run(["-c", RUN_AGENT], 600, "running the agent's task code", worker, check=False)
     bucket, _, key = result.removeprefix("s3://").partition("/")
     s3 = boto3.session.Session(**_credentials()).client("s3", endpoint_url=aws.url)
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=key).get("Contents", [])
+    assert listed, f"the agent wrote no result; its output: {completed.stderr[-3000:]}"
     outcome = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     assert (completed.returncode == 0) == outcome["ok"], completed.stderr[-3000:]
     return outcome
@@ -146,11 +153,13 @@ def test_a_second_import_changes_nothing_and_secrets_never_reach_the_result(
 ) -> None:
     location = f"s3://{BUCKET}/export-{secrets.token_hex(4)}"
     run_agent(source, bundle, aws, {"operation": "export", "location": location, "include_secrets": True}, False)
-    before = {table: target.metadata_db.count(table) for table in ("dag_run", "task_instance", "variable")}
+    database = MetadataDatabase(target.sql_alchemy_conn)
+    before = {table: database.count(table) for table in ("dag_run", "task_instance", "variable", "xcom")}
 
     outcome = run_agent(target, bundle, aws, {"operation": "import", "location": location}, mwaa_3=True)
 
-    assert {table: target.metadata_db.count(table) for table in before} == before
+    assert {table: database.count(table) for table in before} == before
+    database.close()
     text = json.dumps(outcome)
     assert not any(secret in text for secret in SECRETS.values())
 

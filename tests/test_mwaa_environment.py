@@ -342,7 +342,7 @@ def test_metadata_parity_on_an_mwaa_environment_without_staging_says_what_to_set
     for text in outcomes.values():
         assert text is not None and text.startswith(
             "Failed: cannot read what this check needs: environment 'prod' (kind 'mwaa'): its metadata is read "
-            "through an agent DAG that exports it to S3; set staging = \"s3://bucket/prefix\""
+            'through an agent DAG that exports it to S3; set staging = "s3://bucket/prefix"'
         )
         assert "Traceback" not in text
 

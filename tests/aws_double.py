@@ -517,7 +517,8 @@ class AirflowRestApi:
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(url, data=data, method=method)
         request.add_header("Authorization", self.authorization())
-        request.add_header("Content-Type", "application/json")
+        if data is not None:  # a DELETE with a JSON content type and no body is a 400 on the 2.x webserver
+            request.add_header("Content-Type", "application/json")
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
                 return response.status, _rest_answer(response.read())

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 ENTRY_MODULE = "mwaa_verify.agent.task"
 POLL_SECONDS = 3.0
 PROGRESS_EVERY_SECONDS = 30.0
+REMOVAL_WAIT_SECONDS = 120.0  # until the environment's workers no longer have the agent's file
 # the DAG file at the root of the zip; it imports nothing of mwaa_verify while parsed (the dag-processor
 # removes the zip from sys.path after parsing, so the task puts it back before importing the agent)
 DAG_TEMPLATE = '''"""mwaa-verify agent {dag_id}: deployed for one run by `mwaa-verify`, removed afterwards."""
@@ -329,13 +330,15 @@ class Agent:
             raise
 
     def _remove(self, dag_id: str, key: str, result: str | None) -> None:
-        """Delete the agent's object and result, pause it (no new run) and delete it through REST. Every step
-        is tried; what could not be removed is named (a later run removes it too)."""
+        """Delete the agent's object and result, pause it (no new run), wait until the dag-processor saw its
+        file go (else a parse in flight re-creates what DELETE removed), then delete it through REST. Every
+        step is tried; what could not be removed is named (a later run removes it too)."""
         left = []
         steps: list[tuple[str, Callable[[], Any]]] = [
             (f"s3://{self._bucket}/{key}", lambda: self._s3.delete_object(Bucket=self._bucket, Key=key)),
             (f"DAG {dag_id} (pause)", lambda: self.environment.rest(
                 f"/dags/{dag_id}", self._pause_query(), "PATCH", {"is_paused": True}, missing_ok=True)),
+            (f"DAG {dag_id} (file gone)", lambda: self._wait_deactivated(dag_id)),
             (f"DAG {dag_id}", lambda: self.environment.rest(f"/dags/{dag_id}", None, "DELETE", missing_ok=True)),
         ]  # fmt: skip
         if result:
@@ -348,6 +351,22 @@ class Agent:
                 left.append(f"{what}: {exc}")
         if left:
             progress.say(f"{self.name}: could not remove the agent fully (the next run retries): {'; '.join(left)}")
+
+    def _wait_deactivated(self, dag_id: str) -> None:
+        """Until the environment no longer lists the DAG as active (its file is gone from the workers)."""
+        deadline = self._clock() + REMOVAL_WAIT_SECONDS
+        while True:
+            dag = self.environment.rest(f"/dags/{dag_id}", missing_ok=True)
+            if dag is None or dag.get("is_active") is False or dag.get("is_stale") is True:
+                return
+            if self._clock() >= deadline:
+                raise AgentError(f"its file was still listed after {REMOVAL_WAIT_SECONDS:g} s")
+            time.sleep(POLL_SECONDS)
+
+    def _listing_query(self) -> dict[str, str]:
+        """List agents whether their file is still there or not (2.x: only_active, 3.x: exclude_stale)."""
+        scope = {"only_active": "false"} if self._v1 else {"exclude_stale": "false"}
+        return {"dag_id_pattern": AGENT_PREFIX, **scope}
 
     # -- leftovers of interrupted runs ------------------------------------------------------------------------
 
@@ -366,7 +385,7 @@ class Agent:
                     continue
                 self._s3.delete_object(Bucket=self._bucket, Key=item["Key"])
                 removed += 1
-        for dag in list(self.environment.rest_pages("/dags", "dags", {"dag_id_pattern": AGENT_PREFIX})):
+        for dag in list(self.environment.rest_pages("/dags", "dags", self._listing_query())):
             if dag["dag_id"].startswith(AGENT_PREFIX) and dag["dag_id"] not in live:
                 self._remove(dag["dag_id"], f"{self._dags_prefix}/{dag['dag_id']}.zip", None)
                 removed += 1

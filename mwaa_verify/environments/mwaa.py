@@ -16,7 +16,7 @@ import shutil
 import time
 import zipfile
 from collections.abc import Iterator, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -216,6 +216,7 @@ class MwaaEnvironment(Environment):
                     f'exports it to S3; set staging = "s3://bucket/prefix" (a location its execution role may '
                     f"read and write) under [environments.{self.name}] in the configuration"
                 )
+            _delete_prefix(self.aws_client("s3"), self.config.staging, older_than=self.config.agent_timeout)
             staged = f"{self.config.staging}/{secrets.token_hex(6)}"
             key = OPTION_DIGESTS.key
             agent = Agent(self)
@@ -514,11 +515,14 @@ def _digested_rows(path: Path, secret_columns: set[str]) -> Iterator[dict[str, A
             yield row
 
 
-def _delete_prefix(s3: Any, location: str) -> None:
-    """Remove every object under an s3:// prefix (the agent's staged export, once read)."""
+def _delete_prefix(s3: Any, location: str, older_than: float | None = None) -> None:
+    """Remove every object under an s3:// prefix (the agent's staged export, once read); with `older_than`
+    (seconds), only those older: what runs killed before their cleanup left, never a live run's."""
     bucket, prefix = Location(location).bucket_and_prefix()
+    oldest = datetime.now(UTC) - timedelta(seconds=older_than) if older_than is not None else None
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix}/"):
-        keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+        items = page.get("Contents", [])
+        keys = [{"Key": item["Key"]} for item in items if oldest is None or item["LastModified"] < oldest]
         if keys:
             s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
 

@@ -27,6 +27,8 @@ from mwaa_world import DoubleMwaa
 
 from conftest import junit_outcomes
 from mwaa_verify.cli import main
+from mwaa_verify.config import load_config
+from mwaa_verify.environments.mwaa import MwaaEnvironment
 
 pytestmark = pytest.mark.slow
 
@@ -196,3 +198,42 @@ def test_a_run_interrupted_while_polling_leaves_nothing_after_the_next_run(
     assert main(["--mwaa-config", str(migration), "export", "old", f"{export}-again"]) == 0
 
     assert agents_left(mwaa_old) == []
+
+
+LONG_DAG = """
+from datetime import datetime
+
+try:
+    from airflow.sdk import DAG
+except ImportError:
+    from airflow import DAG
+try:
+    from airflow.providers.standard.operators.empty import EmptyOperator
+except ImportError:
+    from airflow.operators.empty import EmptyOperator
+
+with DAG(dag_id="{dag_id}", schedule=None, start_date=datetime(2024, 1, 1), catchup=False):
+    EmptyOperator(task_id="only")
+"""
+
+
+def test_dag_ids_too_long_for_invoke_rest_api_are_reported_not_fatal(
+    migration: Path, mwaa_old: DoubleMwaa, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dag_id = "a_dag_whose_id_is_too_long_for_the_64_character_path_" + secrets.token_hex(4)
+    mwaa_old.upload("long_dag_id.py", LONG_DAG.format(dag_id=dag_id).encode())
+    try:
+        mwaa_old.wait_for_dag(dag_id)
+
+        code = main(["--mwaa-config", str(migration), "dags", "old"])
+        with MwaaEnvironment(load_config(migration).environment("old")) as environment:  # type: ignore[arg-type]
+            report = environment.dag_report()
+
+        out = capsys.readouterr().out
+        assert code == 1  # a file the tool could not judge is never a pass
+        line = next(line for line in out.splitlines() if "long_dag_id.py" in line)
+        assert dag_id in line and "NOT JUDGED" in line
+        assert "longer than 64 characters" in report.tool_errors["long_dag_id.py"]
+        assert report.dags["demo_etl"].task_ids and report.dags[dag_id].task_ids == ()
+    finally:
+        mwaa_old.remove("long_dag_id.py")

@@ -205,7 +205,7 @@ class Agent:
                 state = self._wait_run(dag_id, nonce, deadline)
             outcome = self._read_result(result)
         finally:
-            with ownership.deferred_signals():
+            with ownership.deferred_signals(), progress.step(f"{self.name}: removing agent {dag_id}"):
                 self._remove(dag_id, key, result)
         if outcome is None:
             raise AgentError(

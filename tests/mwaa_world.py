@@ -33,7 +33,7 @@ from aws_double import REGION, TEST_ENV, AirflowRestApi, AwsDouble, describe
 from mwaa_policies import documented_policy, trust_policy
 
 from mwaa_verify.config import EphemeralConfig
-from mwaa_verify.demo import DEMO_DAGS, seed_source
+from mwaa_verify.demo import DEMO_DAGS, check_history, seed_source
 from mwaa_verify.environments.ephemeral import EphemeralEnvironment
 
 DAGS_PREFIX = "dags"
@@ -43,6 +43,7 @@ PARALLELISM = 4
 MWAA_REQUIREMENTS = ("apache-airflow-providers-amazon",)
 # the demo DAGs that run on 2.x and 3.x alike; mwaa_old's history is theirs
 HISTORY_DAGS = ("demo_etl.py", "demo_mapped.py", "demo_retry.py", "demo_failing.py")
+HISTORY_RUNS = {"demo_etl": "success", "demo_mapped": "success", "demo_retry": "success", "demo_failing": "failed"}
 HISTORY_SECRETS = {"password": "pw-Mw41-not-for-reports", "api_key": "key-Mw73-not-for-reports"}
 FINISHED_STATES = frozenset({"success", "failed"})
 
@@ -310,8 +311,9 @@ def seed_demo_history(airflow: EphemeralEnvironment) -> None:
     xcom, a failure (the history of tests/test_migration.py's source)."""
     seed_source(airflow, HISTORY_SECRETS)
     airflow.parse_dags()
-    for dag_id in ("demo_etl", "demo_mapped", "demo_retry", "demo_failing"):
+    for dag_id, intended in HISTORY_RUNS.items():
         airflow.run_dag(dag_id, date(2024, 3, 1), date(2024, 3, 2))
+        check_history(airflow, dag_id, intended)  # the same history every session, or a clear failure
 
 
 @contextmanager

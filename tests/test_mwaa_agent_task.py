@@ -249,3 +249,25 @@ def pam_postgres() -> Iterator[str]:
         engine.dispose()
         url = sa.engine.make_url(cluster.url).set(username="iam_user", password="iam-Pw5-not-for-reports")
         yield url.render_as_string(hide_password=False)
+
+
+def test_an_import_killed_inside_mwaa_has_its_paused_dags_restored_by_the_next_one(
+    source: EphemeralEnvironment, target: EphemeralEnvironment, bundle: tuple[Path, str], aws: AwsDouble, s3: Any
+) -> None:
+    location = f"s3://{BUCKET}/export-{secrets.token_hex(4)}"
+    run_agent(source, bundle, aws, {"operation": "export", "location": location, "include_secrets": True}, False)
+    journal_key = f"journals/{secrets.token_hex(4)}.json"
+    # what a killed import leaves: every DAG paused, their earlier state in the journal (here: demo_etl unpaused)
+    engine = sa.create_engine(target.sql_alchemy_conn, poolclass=sa.pool.NullPool)
+    with engine.begin() as connection:
+        connection.execute(sa.text("UPDATE dag SET is_paused = true"))
+    s3.put_object(Bucket=BUCKET, Key=journal_key, Body=json.dumps({"demo_etl": False}).encode())
+
+    conf = {"operation": "import", "location": location, "journal": f"s3://{BUCKET}/{journal_key}"}
+    outcome = run_agent(target, bundle, aws, conf, mwaa_3=True)
+
+    with engine.connect() as connection:
+        paused = dict(connection.execute(sa.text("SELECT dag_id, is_paused FROM dag")).all())
+    engine.dispose()
+    assert outcome["ok"] and paused["demo_etl"] is False and paused["demo_mapped"] is True
+    assert s3.list_objects_v2(Bucket=BUCKET, Prefix=journal_key).get("KeyCount", 0) == 0

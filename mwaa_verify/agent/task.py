@@ -24,6 +24,7 @@ from mwaa_verify.airflow.secrets import FernetKeys, Redactor
 from mwaa_verify.environments.base import DagReport, Environment, EnvironmentInfo, ExecutionRole, TaskLog
 from mwaa_verify.environments.metadata_db import MetadataDatabase
 from mwaa_verify.errors import MwaaVerifyError
+from mwaa_verify.migrate.import_ import Journal
 
 AGENT_PREFIX = "mwaa_verify_agent_"
 OPERATIONS = ("export", "import")
@@ -113,8 +114,11 @@ def _export(database: AgentDatabase, conf: Mapping[str, Any]) -> dict[str, Any]:
 def _import(database: AgentDatabase, conf: Mapping[str, Any]) -> dict[str, Any]:
     from mwaa_verify.migrate.import_ import import_metadata
 
-    with tempfile.TemporaryDirectory(prefix="mwaa-verify-agent-journal-") as journal:
-        result = import_metadata(conf["location"], database, bool(conf.get("dry_run")), Path(journal))
+    journal = S3Journal(conf["journal"], conf.get("upload_args") or {}) if conf.get("journal") else None
+    with tempfile.TemporaryDirectory(prefix="mwaa-verify-agent-journal-") as directory:
+        result = import_metadata(
+            conf["location"], database, bool(conf.get("dry_run")), Path(directory), journal=journal
+        )
     return {
         "tables": {
             name: {
@@ -130,6 +134,35 @@ def _import(database: AgentDatabase, conf: Mapping[str, Any]) -> dict[str, Any]:
         "dry_run": result.dry_run,
         "dags_missing_on_target": result.dags_missing_on_target,
     }
+
+
+class S3Journal(Journal):
+    """The import journal in S3 (`s3://bucket/key`): an MWAA worker's disk does not outlive it, so an import
+    killed inside MWAA has its DAGs' paused state restored by the next import into the same environment."""
+
+    def __init__(self, location: str, upload_args: Mapping[str, Any]) -> None:
+        import boto3
+
+        self.bucket, _, self.key = location.removeprefix("s3://").partition("/")
+        self.upload_args = dict(upload_args)
+        self.s3 = boto3.session.Session().client("s3")
+
+    def _read(self) -> dict[str, bool] | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            return json.loads(self.s3.get_object(Bucket=self.bucket, Key=self.key)["Body"].read())
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise
+
+    def _write(self, states: dict[str, bool]) -> None:
+        body = json.dumps(states).encode()
+        self.s3.put_object(Bucket=self.bucket, Key=self.key, Body=body, **self.upload_args)
+
+    def _clear(self) -> None:
+        self.s3.delete_object(Bucket=self.bucket, Key=self.key)
 
 
 def run_in_task(conf: Mapping[str, Any], nonce: str) -> None:

@@ -256,7 +256,9 @@ class MwaaEnvironment(Environment):
                 f"export to s3://bucket/prefix (its execution role must read it) and import from there"
             )
         writes = (self.config.staging or export, export)
-        return Agent(self).run("import", export, {"dry_run": dry_run}, writes)
+        # the DAGs' paused state while importing, where the next import finds it should this one be killed
+        journal = f"{writes[0].rstrip('/')}/import-journal-{self.config.environment_name}.json"
+        return Agent(self).run("import", export, {"dry_run": dry_run, "journal": journal}, writes)
 
     # -- task logs: CloudWatch Logs --------------------------------------------------------------------------
 

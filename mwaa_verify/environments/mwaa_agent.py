@@ -183,7 +183,7 @@ class Agent:
     def run(self, operation: str, location: str, conf: Mapping[str, Any], writes: tuple[str, ...]) -> dict[str, Any]:
         """Deploy an agent, have it do `operation` on `location`, and remove it; its result. `writes`: the S3
         locations the execution role must be able to write (and read)."""
-        self.check_permissions(writes)
+        self.check_permissions(writes, deletes=operation == "import")
         self.remove_leftovers()
         nonce = secrets.token_hex(4)
         dag_id = f"{AGENT_PREFIX}{nonce}"
@@ -218,9 +218,10 @@ class Agent:
 
     # -- permissions first ------------------------------------------------------------------------------------
 
-    def check_permissions(self, writes: tuple[str, ...]) -> None:
+    def check_permissions(self, writes: tuple[str, ...], deletes: bool = False) -> None:
         """Refuse, before anything is uploaded, when the execution role cannot read and write where the agent
-        writes (IAM evaluator on its policies), or the caller cannot put and delete the agent's file."""
+        writes (and delete there: an import's journal), by the IAM evaluator on its policies, or the caller
+        cannot put and delete the agent's file."""
         description = self.environment.description
         arn = EnvironmentArn.parse(description["Arn"])
         needs: list[Need] = []
@@ -228,6 +229,7 @@ class Agent:
             bucket, prefix = Location(text).bucket_and_prefix()
             objects = arn.bucket_arn(bucket) + (f"/{prefix}/*" if prefix else "/*")
             needs += [Need("s3:PutObject", objects), Need("s3:GetObject", objects)]
+            needs += [Need("s3:DeleteObject", objects)] if deletes and text == writes[0] else []
             needs.append(Need("s3:ListBucket", arn.bucket_arn(bucket)))
         if description.get("KmsKey"):
             needs += [Need("kms:GenerateDataKey", description["KmsKey"]), Need("kms:Decrypt", description["KmsKey"])]
@@ -238,7 +240,8 @@ class Agent:
             raise AgentError(
                 f"environment {self.name!r}: its execution role {role.name} cannot use {', '.join(writes)}, where "
                 f"the agent DAG would write ({'; '.join(map(str, missing))}); nothing was deployed. Grant it "
-                f"s3:GetObject, s3:PutObject and s3:ListBucket there, or choose a location it may write"
+                f"s3:GetObject, s3:PutObject{', s3:DeleteObject' if deletes else ''} and s3:ListBucket there, or "
+                f"choose a location it may write"
             )
         self._check_caller(arn)
 

@@ -308,7 +308,7 @@ def _database_of(environment: EnvironmentConfig) -> str:
             return f"container {environment.postgres_image}"
         case SnapshotConfig():
             return f"frozen in the snapshot at {environment.location} (read-only)"
-    return "managed by MWAA (not exposed)"
+    return "managed by MWAA (read through an agent DAG)"
 
 
 def _postgres_for(pg_bin: str | None) -> str:
@@ -383,7 +383,10 @@ def _export(args: argparse.Namespace) -> int:
     since = _window(args.since)
     Location(args.destination).check_reachable(for_writing=True)
     with open_environment(_configured(config, args.environment, args), config) as environment:
-        manifest = export_metadata(environment, args.destination, args.include_secrets, since)
+        if environment.kind == "mwaa":  # exported from inside MWAA, by an agent DAG
+            manifest = environment.export_metadata(args.destination, args.include_secrets, since)
+        else:
+            manifest = export_metadata(environment, args.destination, args.include_secrets, since)
     rows = [(table, entry.rows, entry.sha256[:16]) for table, entry in manifest.tables.items()]
     print(console.table(("table", "rows", "sha256"), rows))
     for table, why in manifest.not_exported.items():
@@ -423,7 +426,10 @@ def _import(args: argparse.Namespace) -> int:
     )
     if not args.dry_run:  # a dry run pauses nothing, so it writes no journal
         check_writable_directory(config.cache_dir, _CACHE_DIR)  # the import journal lives there
-    with open_environment(_configured(config, args.environment, args), config) as environment:
+    chosen = _configured(config, args.environment, args)
+    if chosen.kind == "mwaa":
+        return _import_into_mwaa(args, chosen, config)
+    with open_environment(chosen, config) as environment:
         result = import_metadata(
             args.export, environment, args.dry_run, config.cache_dir / "import-journals", args.format,
             args.airflow_version,
@@ -438,6 +444,30 @@ def _import(args: argparse.Namespace) -> int:
               f"{', '.join(result.dags_missing_on_target)}")  # fmt: skip
     print("dry run: rolled back, the target is unchanged" if result.dry_run else "imported and committed")
     return 1 if any(t.not_migratable for t in result.tables.values()) else 0
+
+
+def _import_into_mwaa(args: argparse.Namespace, chosen: EnvironmentConfig, config: Config) -> int:
+    """An import into MWAA runs inside it: the agent DAG runs the same import code on its database."""
+    from mwaa_verify.environments import open_environment
+
+    if args.format != "mwaa-verify":
+        raise ConfigError(
+            f"an import into MWAA environment {args.environment!r} reads exports of `mwaa-verify export` only; "
+            f"import the {args.format} backup into a local or ephemeral environment, export that, import the export"
+        )
+    with open_environment(chosen, config) as environment:
+        result = environment.import_metadata(args.export, args.dry_run)
+    tables = result["tables"]
+    rows = [(name, t["read"], t["written"], t["not_migratable"], t["skipped"] or "") for name, t in tables.items()]
+    print(console.table(("table", "exported", "written", "not migratable", "skipped because"), rows))
+    for name, outcome in tables.items():
+        for example in outcome["examples"]:
+            print(f"not migratable: {name}: {example}")
+    if result["dags_missing_on_target"]:
+        print(f"runs of DAGs the target has not parsed (imported without a DAG version): "
+              f"{', '.join(result['dags_missing_on_target'])}")  # fmt: skip
+    print("dry run: rolled back, the target is unchanged" if result["dry_run"] else "imported and committed")
+    return 1 if any(t["not_migratable"] for t in tables.values()) else 0
 
 
 def _copy_logs(args: argparse.Namespace) -> int:

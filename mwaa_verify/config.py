@@ -93,6 +93,11 @@ class MwaaConfig:
     region: str | None = None
     profile: str | None = None
     endpoint_url: str | None = None
+    # s3://bucket/prefix the environment's agent DAG stages its metadata export in (for parity); its execution
+    # role must read and write it
+    staging: str | None = None
+    # how long the agent may take, from upload to its run's end
+    agent_timeout: float = 1800.0
     kind: str = "mwaa"
 
 
@@ -276,6 +281,24 @@ def _migration_bucket(value: Any, base: Path, where: str) -> str:
     if problem:
         raise ConfigError(f"{where} = {text!r}: {problem}; write the bucket's name, or s3://bucket/prefix")
     return text
+
+
+def _s3_prefix(value: Any, base: Path, where: str) -> str:
+    from mwaa_verify.migrate.location import bucket_problem
+
+    text = _string(value, base, where)
+    if not text.startswith("s3://"):
+        raise ConfigError(f"{where} = {text!r} is not an S3 location; write it as s3://bucket/prefix")
+    problem = bucket_problem(text.removeprefix("s3://").partition("/")[0])
+    if problem:
+        raise ConfigError(f"{where} = {text!r}: {problem}; write it as s3://bucket/prefix")
+    return text.rstrip("/")
+
+
+def _seconds(value: Any, base: Path, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ConfigError(f"{where} must be a positive number of seconds, e.g. 1800; got {value!r}")
+    return float(value)
 
 
 def _permissions(value: Any, where: str) -> tuple[tuple[str, str], ...]:
@@ -537,6 +560,8 @@ KINDS: dict[str, tuple[type, dict[str, tuple[bool, Converter]]]] = {
             "region": (False, _region),
             "profile": (False, _string),
             "endpoint_url": (False, _url),
+            "staging": (False, _s3_prefix),
+            "agent_timeout": (False, _seconds),
         },
     ),
     "snapshot": (

@@ -28,18 +28,17 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(
-    environment: EphemeralEnvironment, command: list[str], health: str, extra_env: dict[str, str]
-) -> Iterator[str]:
-    """Run an Airflow web process of `environment`; yields its base URL, stops it after."""
+def airflow_process(
+    environment: EphemeralEnvironment, args: list[str], extra_env: dict[str, str], log_name: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run a long-lived `airflow ...` process of `environment` (output in `<workdir>/<log_name>`); stopped after,
+    with its group and whatever works in its own directory (task processes that moved to groups of their own)."""
     assert environment.workdir is not None
-    port = free_port()
-    log_path = environment.workdir / "web.log"
-    # its own process group and working directory: stopped with its workers, also those that escape the group
-    scratch = ownership.make_owned_dir("web")
-    with log_path.open("w") as log:
+    log_path = environment.workdir / log_name
+    scratch = ownership.make_owned_dir(log_name.split(".")[0])
+    with ownership.deferred_signals(), log_path.open("w") as log:
         process = subprocess.Popen(
-            [str(environment.python), "-m", "airflow", *command, str(port)],
+            [str(environment.python), "-m", "airflow", *args],
             env=environment.process_env(extra_env),
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -47,8 +46,23 @@ def serve(
             cwd=scratch,
             start_new_session=True,
         )
-    url = f"http://127.0.0.1:{port}"
     try:
+        yield process
+    finally:
+        ownership.stop(process, scratch, grace=60)
+        ownership.remove_owned_dir(scratch)
+
+
+@contextmanager
+def serve(
+    environment: EphemeralEnvironment, command: list[str], health: str, extra_env: dict[str, str]
+) -> Iterator[str]:
+    """Run an Airflow web process of `environment`; yields its base URL once `health` answers, stops it after."""
+    assert environment.workdir is not None
+    port = free_port()
+    log_path = environment.workdir / "web.log"
+    url = f"http://127.0.0.1:{port}"
+    with airflow_process(environment, [*command, str(port)], extra_env, log_path.name) as process:
         deadline = time.monotonic() + READY_SECONDS
         while True:
             try:
@@ -59,15 +73,14 @@ def serve(
                 assert time.monotonic() < deadline, f"the web server did not come up: {log_path.read_text()[-3000:]}"
                 time.sleep(1)
         yield url
-    finally:
-        ownership.stop(process, scratch, grace=60)
-        ownership.remove_owned_dir(scratch)
 
 
 @contextmanager
-def rest_api(environment: EphemeralEnvironment) -> Iterator[AirflowRestApi]:
-    """The environment's REST API, served after its dag-processor parsed the DAGs folder."""
-    environment.parse_dags()
+def rest_api(environment: EphemeralEnvironment, parse_first: bool = True) -> Iterator[AirflowRestApi]:
+    """The environment's REST API, served after its dag-processor parsed the DAGs folder (unless a running
+    dag-processor of its own does that)."""
+    if parse_first:
+        environment.parse_dags()
     if environment.version.is_airflow3:
         command, health = ["api-server", "--host", "127.0.0.1", "--port"], "/api/v2/monitor/health"
         with serve(environment, command, health, {}) as url:

@@ -10,11 +10,17 @@ callers in.
 from __future__ import annotations
 
 import base64
+import http.client
 import io
 import json
 import logging
+import os
 import re
+import socket
+import subprocess
+import sys
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -28,6 +34,8 @@ import pytest
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
+
+from mwaa_verify import ownership
 
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
@@ -138,6 +146,9 @@ class MwaaDouble:
         return _json(200, {"Arn": created["Arn"]})
 
     def _invoke(self, name: str, body: dict[str, Any]) -> Response:
+        invalid = _invalid_invocation(name, body)
+        if invalid:
+            return _error(400, "ValidationException", invalid)
         if name not in self.environments:
             return _error(404, "ResourceNotFoundException", f"Environment {name} not found")
         if self.throttle_next > 0:
@@ -154,6 +165,38 @@ class MwaaDouble:
         if status >= 400:
             return _error(400, "RestApiClientException", None, payload)
         return _json(200, payload)
+
+
+# InvokeRestApi's input constraints, from its service model (botocore checks only the minimum lengths
+# client-side; the service refuses the rest)
+_INVOKE_METHODS = ("GET", "PUT", "POST", "PATCH", "DELETE")
+_INVOKE_PATH_MAX = 64
+_INVOKE_NAME = re.compile(r"[a-zA-Z][0-9a-zA-Z-_]*")
+
+
+def _invalid_invocation(name: str, body: dict[str, Any]) -> str | None:
+    """MWAA's ValidationException message for an InvokeRestApi request outside its model's constraints."""
+    problems = []
+    if len(name) > 80 or not _INVOKE_NAME.fullmatch(name):
+        problems.append(
+            "Value at 'name' failed to satisfy constraint: Member must satisfy regular expression pattern: "
+            "[a-zA-Z][0-9a-zA-Z-_]* and Member must have length less than or equal to 80"
+        )
+    path = body.get("Path")
+    if not isinstance(path, str) or not 1 <= len(path) <= _INVOKE_PATH_MAX:
+        problems.append(
+            "Value at 'path' failed to satisfy constraint: Member must have length less than or equal to "
+            f"{_INVOKE_PATH_MAX}"
+        )
+    if body.get("Method") not in _INVOKE_METHODS:
+        problems.append(
+            f"Value at 'method' failed to satisfy constraint: Member must satisfy enum value set: "
+            f"[{', '.join(_INVOKE_METHODS)}]"
+        )
+    if not problems:
+        return None
+    count = f"{len(problems)} validation error{'s' if len(problems) > 1 else ''} detected"
+    return f"{count}: {'; '.join(problems)}"
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
@@ -318,13 +361,18 @@ def _batch_refusal(events: list[dict[str, Any]]) -> str | None:
 
 
 @contextmanager
-def aws_double() -> Iterator[AwsDouble]:
-    """One endpoint for every AWS service: MWAA's calls (signed for `airflow`) to the double, the rest to moto."""
+def aws_double(moto_url: str | None = None) -> Iterator[AwsDouble]:
+    """One endpoint for every AWS service: MWAA's calls (signed for `airflow`) to the double, the rest to moto.
+
+    moto keeps its state per process (and `mock_aws` or another double resets it); with `moto_url` the double
+    forwards to a moto server in a process of its own instead, whose state nothing in this process touches.
+    That one has no PutLogEvents retention rules (they read moto's state in this process)."""
     mwaa = MwaaDouble()
-    moto_app = DomainDispatcherApplication(create_backend_app)
+    moto_app: Callable[[dict[str, Any], Any], Any]
+    moto_app = DomainDispatcherApplication(create_backend_app) if moto_url is None else _forwarder(moto_url)
     double: AwsDouble | None = None
     put_log_events_calls: list[int] = []
-    put_log_events = _put_log_events_app(moto_app, put_log_events_calls)
+    put_log_events = _put_log_events_app(moto_app, put_log_events_calls) if moto_url is None else None
 
     def app(environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
@@ -340,7 +388,7 @@ def aws_double() -> Iterator[AwsDouble]:
             if double is not None and double.simulation is not None:
                 return _simulated(request, double.simulation)(environ, start_response)
             return _simulation_refused(request)(environ, start_response)
-        if service == "logs" and request.headers.get("X-Amz-Target") == _PUT_LOG_EVENTS:
+        if put_log_events and service == "logs" and request.headers.get("X-Amz-Target") == _PUT_LOG_EVENTS:
             return put_log_events(environ, start_response)
         return moto_app(environ, start_response)
 
@@ -349,8 +397,9 @@ def aws_double() -> Iterator[AwsDouble]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{server.server_port}"
-    # moto keeps its state per process: each double starts from an empty account
-    urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=10).close()
+    if moto_url is None:
+        # moto keeps its state per process: each double starts from an empty account
+        urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=10).close()
     double = AwsDouble(url, mwaa, put_log_events_calls=put_log_events_calls)
     try:
         yield double
@@ -359,13 +408,82 @@ def aws_double() -> Iterator[AwsDouble]:
         thread.join()
 
 
+# hop-by-hop headers a forwarding proxy does not pass on
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection"}
+
+
+def _forwarder(base_url: str) -> Callable[[dict[str, Any], Any], Any]:
+    """A WSGI app that forwards each request unchanged (signature, Host and body) to the server at base_url."""
+    target = urllib.parse.urlsplit(base_url)
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        headers = {key: value for key, value in request.headers.items() if key.lower() not in _HOP_BY_HOP}
+        path = environ["RAW_URI"]  # as the client encoded it (werkzeug's server keeps it), query included
+        connection = http.client.HTTPConnection(target.hostname, target.port, timeout=120)
+        try:
+            connection.request(request.method, path, body=request.get_data(), headers=headers)
+            response = connection.getresponse()
+            payload = response.read()
+            answer = [(k, v) for k, v in response.getheaders() if k.lower() not in _HOP_BY_HOP | {"content-length"}]
+        finally:
+            connection.close()
+        start_response(f"{response.status} {response.reason}", [*answer, ("Content-Length", str(len(payload)))])
+        return [payload]
+
+    return app
+
+
 @contextmanager
-def aws_for_tests() -> Iterator[AwsDouble]:
-    """The double, with test credentials in the environment (child processes inherit them) while it runs."""
+def moto_process() -> Iterator[str]:
+    """moto's server in a process of its own (its own group and owned directory, stopped after): its URL."""
+    port = _free_port()
+    scratch = ownership.make_owned_dir("moto")
+    with (scratch / "moto.log").open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            env={**os.environ, **TEST_ENV},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=scratch,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/moto-api/data.json", timeout=5).close()
+                break
+            except OSError:
+                assert process.poll() is None, (scratch / "moto.log").read_text()[-2000:]
+                assert time.monotonic() < deadline, "moto's server did not come up in 60 s"
+                time.sleep(0.2)
+        yield url
+    finally:
+        ownership.stop(process, scratch)
+        ownership.remove_owned_dir(scratch)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def aws_for_tests(isolated: bool = False) -> Iterator[AwsDouble]:
+    """The double, with test credentials in the environment (child processes inherit them) while it runs;
+    `isolated`: its moto in a process of its own, for a double that outlives other doubles and `mock_aws`."""
     with pytest.MonkeyPatch.context() as patch:
         for key, value in TEST_ENV.items():
             patch.setenv(key, value)
-        with aws_double() as double:
+        if not isolated:
+            with aws_double() as double:
+                yield double
+            return
+        with moto_process() as moto_url, aws_double(moto_url) as double:
             yield double
 
 
@@ -399,12 +517,24 @@ class AirflowRestApi:
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(url, data=data, method=method)
         request.add_header("Authorization", self.authorization())
-        request.add_header("Content-Type", "application/json")
+        if data is not None:  # a DELETE with a JSON content type and no body is a 400 on the 2.x webserver
+            request.add_header("Content-Type", "application/json")
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return response.status, json.load(response)
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, _rest_answer(response.read())
         except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read() or b"{}")
+            return exc.code, _rest_answer(exc.read())
+
+
+def _rest_answer(payload: bytes) -> Any:
+    """Airflow's answer as InvokeRestApi's RestApiResponse: its JSON, {} for none (204 of a DELETE), and a
+    non-JSON page (a proxy's error page) as its text."""
+    if not payload.strip():
+        return {}
+    try:
+        return json.loads(payload)
+    except ValueError:
+        return {"detail": payload.decode(errors="replace")[:2000]}
 
 
 class ScriptedRestApi:

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from airflow_web import rest_api
 from aws_double import AirflowRestApi, AwsDouble, aws_for_tests
+from mwaa_world import DoubleMwaa, double_mwaa, history_dags, seed_demo_history
 
 from mwaa_verify.airflow.versions import DEMO_SOURCE_VERSION, DEMO_TARGET_VERSION
 from mwaa_verify.config import EphemeralConfig, default_cache_dir
@@ -155,3 +156,26 @@ def junit_outcomes(report: Path) -> dict[str, str | None]:
         else:
             outcomes[case.get("name", "")] = "SKIPPED" if skipped is not None else None
     return outcomes
+
+
+@pytest.fixture(scope="session")
+def mwaa_aws() -> Iterator[AwsDouble]:
+    """AWS on 127.0.0.1 for the whole session, its moto in a process of its own (the module-scoped `aws`
+    doubles and `mock_aws` reset the moto of this process): the account of mwaa_old and mwaa_new."""
+    with aws_for_tests(isolated=True) as double:
+        yield double
+
+
+@pytest.fixture(scope="session")
+def mwaa_old(mwaa_aws: AwsDouble, cache_dir: Path) -> Iterator[DoubleMwaa]:
+    """Double MWAA environment `mwaa-old`: Airflow 2.10 with the demo DAGs in its bucket and their history
+    (runs, a retry, mapped tasks, xcom, variables, a connection, a pool), scheduler running."""
+    with double_mwaa(mwaa_aws, "mwaa-old", DEMO_SOURCE_VERSION, cache_dir, history_dags(), seed_demo_history) as env:
+        yield env
+
+
+@pytest.fixture(scope="session")
+def mwaa_new(mwaa_aws: AwsDouble, cache_dir: Path) -> Iterator[DoubleMwaa]:
+    """Double MWAA environment `mwaa-new`: Airflow 3.3, migrated, no DAGs and no history, scheduler running."""
+    with double_mwaa(mwaa_aws, "mwaa-new", DEMO_TARGET_VERSION, cache_dir) as env:
+        yield env

@@ -211,10 +211,10 @@ def test_task_logs_come_from_the_task_log_group(aws: AwsDouble, tmp_path: Path) 
     assert [stream["logStreamName"] for stream in streams] == [name]
 
 
-def test_metadata_is_refused_with_the_way_to_verify_it(aws: AwsDouble, tmp_path: Path) -> None:
+def test_metadata_without_a_staging_location_names_the_setting(aws: AwsDouble, tmp_path: Path) -> None:
     create_environment(aws, "meta-env", {})
 
-    with opened(tmp_path, aws, "meta-env") as environment, pytest.raises(MetadataError, match="export it"):
+    with opened(tmp_path, aws, "meta-env") as environment, pytest.raises(MetadataError, match="set staging = "):
         environment.tables()
 
 
@@ -287,7 +287,7 @@ def test_rest_api_errors_name_the_path_and_status(aws: AwsDouble, tmp_path: Path
         environment.rest("/dags")
 
     assert str(raised.value).startswith(
-        "environment 'prod': Airflow REST API GET /dags failed with HTTP 403: {'detail': 'Forbidden'}"
+        "environment 'prod': Airflow REST API GET /dags failed with HTTP 403: Forbidden; the caller needs"
     )
 
 
@@ -325,7 +325,7 @@ def test_unknown_profile_says_where_profiles_live(tmp_path: Path, monkeypatch: p
     )
 
 
-def test_metadata_parity_between_two_mwaa_environments_says_why_it_cannot_run(
+def test_metadata_parity_on_an_mwaa_environment_without_staging_says_what_to_set(
     pytester: pytest.Pytester, aws: AwsDouble
 ) -> None:
     create_environment(aws, "parity-env", {})
@@ -341,8 +341,8 @@ def test_metadata_parity_between_two_mwaa_environments_says_why_it_cannot_run(
     assert sorted(outcomes) == ["test_every_source_dag_is_on_the_target", "test_table_rows_match[variable]"]
     for text in outcomes.values():
         assert text is not None and text.startswith(
-            "Failed: cannot read what this check needs: environment 'prod' (kind 'mwaa'): MWAA does not expose "
-            "its metadata database; export it"
+            "Failed: cannot read what this check needs: environment 'prod' (kind 'mwaa'): its metadata is read "
+            'through an agent DAG that exports it to S3; set staging = "s3://bucket/prefix"'
         )
         assert "Traceback" not in text
 

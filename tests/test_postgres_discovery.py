@@ -216,7 +216,7 @@ def test_envs_says_which_postgresql_each_environment_runs_on(
     rows = {line.split()[0]: line for line in lines[1:-1]}
     assert rows["pinned"].endswith(f"PostgreSQL 16.4 (pg_bin setting) in {pg16}")
     assert rows["rehearsal"].endswith(f"{embedded.description} in {embedded.bin_dir}")
-    assert rows["prod"].endswith("managed by MWAA (not exposed)")
+    assert rows["prod"].endswith("managed by MWAA (read through an agent DAG)")
 
 
 def test_a_server_user_that_cannot_reach_the_wheel_gets_a_readable_copy(

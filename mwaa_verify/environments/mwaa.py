@@ -11,10 +11,12 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+import secrets
+import shutil
 import time
 import zipfile
 from collections.abc import Iterator, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -24,8 +26,9 @@ import botocore.config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from mwaa_verify import ownership, progress
+from mwaa_verify.agent.task import AGENT_PREFIX
 from mwaa_verify.airflow.config_map import is_sensitive
-from mwaa_verify.airflow.secrets import OPTION_DIGESTS
+from mwaa_verify.airflow.secrets import OPTION_DIGESTS, SECRET_COLUMNS, FernetKeys, SecretDigest
 from mwaa_verify.airflow.versions import AirflowVersion
 from mwaa_verify.config import MwaaConfig
 from mwaa_verify.environments.base import (
@@ -39,16 +42,20 @@ from mwaa_verify.environments.base import (
     TaskLog,
 )
 from mwaa_verify.environments.cloudwatch import CloudWatchTaskLogs, WriteOutcome, task_log_group
+from mwaa_verify.environments.mwaa_agent import Agent
 from mwaa_verify.environments.mwaa_settings import platform_settings
-from mwaa_verify.errors import EnvironmentStartError, MetadataError, ProbeError, aws_problem
+from mwaa_verify.errors import EnvironmentStartError, ImportRefused, MetadataError, ProbeError, aws_problem
 from mwaa_verify.iam.requirements import bucket_name
 from mwaa_verify.iam.role import read_role
+from mwaa_verify.migrate.location import Location, fetched_for_reading
+from mwaa_verify.migrate.manifest import Manifest, decode_row
 
 # MWAA keeps DAGs here on its hosts; filelocs in the REST API are absolute under it
 MWAA_DAGS_FOLDER = "/usr/local/airflow/dags/"
 REST_PAGE_SIZE = 100
 REST_TIMEOUT_SECONDS = 10
 REST_ATTEMPTS = 5
+REST_PATH_LIMIT = 64  # InvokeRestApi's Path: at most 64 characters
 _THROTTLED = {"ThrottlingException", "TooManyRequestsException", "ServiceUnavailableException"}
 # Python of MWAA's images per Airflow major (PYTHON_VERSION in aws/amazon-mwaa-docker-images: 3.11.9 in the
 # 2.10.3 image, 3.12.10 in 3.0.6, 3.12.13 in 3.3.1)
@@ -77,6 +84,8 @@ class MwaaEnvironment(Environment):
         self._objects: dict[str, bytes | None] = {}
         self._description: dict[str, Any] | None = None
         self._scratch: Path | None = None
+        self._manifest: Manifest | None = None
+        self._digest_key: bytes | None = None
 
     # -- reaching AWS ---------------------------------------------------------------------------------------
 
@@ -170,18 +179,86 @@ class MwaaEnvironment(Environment):
         with self._aws(f"read execution role {role}", hint):
             return read_role(self.aws_client("iam"), role)
 
+    # -- metadata: through the agent DAG (environments/mwaa_agent.py) ----------------------------------------
+
     def tables(self) -> list[str]:
-        raise MetadataError(self._no_database())
+        return sorted(self._metadata().tables)
 
     def rows(self, table: str, since: datetime | None = None) -> Iterator[dict[str, Any]]:
-        raise MetadataError(self._no_database())
+        from mwaa_verify.environments.snapshot import windowed
 
-    def _no_database(self) -> str:
-        return (
-            f"environment {self.name!r} (kind 'mwaa'): MWAA does not expose its metadata database; export it "
-            f"with `mwaa-verify export` from the environment it came from, import it into an ephemeral or local "
-            f"rehearsal of the target and verify parity there"
-        )
+        manifest = self._metadata()
+        if table not in manifest.tables:
+            raise MetadataError(f"environment {self.name!r}: its export holds no {table} table")
+        path = self._scratch_dir() / "metadata" / manifest.tables[table].file
+        rows = _digested_rows(path, set(SECRET_COLUMNS.get(table, {})))
+        return rows if since is None else windowed(table, rows, since, lambda: self.rows("dag_run", since))
+
+    def schema_revision(self) -> str | None:
+        return self._metadata().schema_revision
+
+    def fernet_keys(self) -> FernetKeys:
+        """The agent's export holds secrets as keyed digests, never encrypted: there is no key to apply."""
+        return FernetKeys(())
+
+    def secret_digest_key(self) -> bytes | None:
+        """The key the agent digests secrets with: the process's (a snapshot's, once one is open), so two
+        environments read in one run compare, whichever kinds they are."""
+        return self._digest_key or OPTION_DIGESTS.key
+
+    def _metadata(self) -> Manifest:
+        """The environment's metadata, exported once per run by an agent into the configured staging location,
+        downloaded into this environment's scratch folder; the staged objects are deleted after reading."""
+        if self._manifest is None:
+            if not self.config.staging:
+                raise MetadataError(
+                    f"environment {self.name!r} (kind 'mwaa'): its metadata is read through an agent DAG that "
+                    f'exports it to S3; set staging = "s3://bucket/prefix" (a location its execution role may '
+                    f"read and write) under [environments.{self.name}] in the configuration"
+                )
+            _delete_prefix(self.aws_client("s3"), self.config.staging, older_than=self.config.agent_timeout)
+            staged = f"{self.config.staging}/{secrets.token_hex(6)}"
+            key = OPTION_DIGESTS.key
+            agent = Agent(self)
+            try:
+                agent.run("export", staged, {"digest_key": key.hex(), "extra_tables": ["dag"]}, (staged,))
+                folder = self._scratch_dir() / "metadata"
+                with fetched_for_reading(Location(staged)) as fetched:
+                    shutil.copytree(fetched, folder, dirs_exist_ok=True)
+                self._manifest = Manifest.read(folder)
+                self._manifest.verify(folder)
+                self._digest_key = key
+            finally:
+                with ownership.deferred_signals():
+                    _delete_prefix(self.aws_client("s3"), staged)
+        return self._manifest
+
+    def export_metadata(
+        self, destination: str, include_secrets: bool = False, since: datetime | None = None
+    ) -> Manifest:
+        """`mwaa-verify export` of this environment: its agent writes the export to `destination` (s3://)."""
+        if not Location(destination).is_s3:
+            raise MetadataError(
+                f"environment {self.name!r} (kind 'mwaa') exports from inside MWAA, to S3 only; give an "
+                f"s3://bucket/prefix its execution role may write"
+            )
+        conf = {"include_secrets": include_secrets, "since": since.isoformat() if since else None}
+        Agent(self).run("export", destination, conf, (destination,))
+        with fetched_for_reading(Location(destination)) as folder:
+            return Manifest.read(folder)
+
+    def import_metadata(self, export: str, dry_run: bool = False) -> dict[str, Any]:
+        """`mwaa-verify import` into this environment: its agent runs the local import's code on its database.
+        The agent's result goes to the staging location, or next to the export when none is configured."""
+        if not Location(export).is_s3:
+            raise ImportRefused(
+                f"environment {self.name!r} (kind 'mwaa') imports from inside MWAA, from S3 only; upload the "
+                f"export to s3://bucket/prefix (its execution role must read it) and import from there"
+            )
+        writes = (self.config.staging or export, export)
+        # the DAGs' paused state while importing, where the next import finds it should this one be killed
+        journal = f"{writes[0].rstrip('/')}/import-journal-{self.config.environment_name}.json"
+        return Agent(self).run("import", export, {"dry_run": dry_run, "journal": journal}, writes)
 
     # -- task logs: CloudWatch Logs --------------------------------------------------------------------------
 
@@ -305,15 +382,31 @@ class MwaaEnvironment(Environment):
 
     # -- the Airflow REST API through invoke_rest_api ---------------------------------------------------------
 
-    def rest(self, path: str, query: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """GET one REST API path (relative: `/dags`), retrying with backoff while MWAA or Airflow throttles."""
+    def rest(
+        self,
+        path: str,
+        query: Mapping[str, Any] | None = None,
+        method: str = "GET",
+        body: Mapping[str, Any] | None = None,
+        missing_ok: bool = False,
+    ) -> dict[str, Any] | None:
+        """Call one REST API path (relative: `/dags`), retrying with backoff while MWAA or Airflow throttles.
+        With `missing_ok`, an HTTP 404 answers None. InvokeRestApi takes paths of at most 64 characters:
+        callers reach longer ids through list endpoints and query parameters."""
+        if len(path) > REST_PATH_LIMIT:
+            raise RestApiError(
+                f"environment {self.name!r}: REST path {path[:40]}... is {len(path)} characters; MWAA's "
+                f"InvokeRestApi takes at most {REST_PATH_LIMIT}"
+            )
         mwaa = self.aws_client("mwaa")
+        arguments: dict[str, Any] = {"Name": self.config.environment_name, "Path": path, "Method": method}
+        if query:
+            arguments["QueryParameters"] = dict(query)
+        if body is not None:
+            arguments["Body"] = dict(body)
         for attempt in range(REST_ATTEMPTS):
             try:
-                answer = mwaa.invoke_rest_api(
-                    Name=self.config.environment_name, Path=path, Method="GET", QueryParameters=dict(query or {})
-                )
-                return answer.get("RestApiResponse") or {}
+                return mwaa.invoke_rest_api(**arguments).get("RestApiResponse") or {}
             except ClientError as exc:
                 error = exc.response.get("Error", {})
                 status = exc.response.get("RestApiStatusCode")
@@ -321,28 +414,47 @@ class MwaaEnvironment(Environment):
                 if throttled and attempt + 1 < REST_ATTEMPTS:
                     self._sleep(min(8.0, 0.5 * 2**attempt))
                     continue
-                detail = exc.response.get("RestApiResponse") or error.get("Message") or error.get("Code")
-                refused = status in (401, 403) or error.get("Code") == "AccessDeniedException"
-                hint = (
-                    "; the caller needs airflow:InvokeRestApi on the environment and an Airflow role that may read DAGs"
-                    if refused
-                    else ""
-                )
-                raise RestApiError(
-                    f"environment {self.name!r}: Airflow REST API GET {path} failed"
-                    f"{f' with HTTP {status}' if status else ''}: {detail}{hint}"
-                ) from None
+                if missing_ok and status == 404:
+                    return None
+                raise RestApiError(self._rest_problem(method, path, exc)) from None
             except BotoCoreError as exc:
                 raise RestApiError(
-                    f"environment {self.name!r}: Airflow REST API GET {path} failed: {aws_problem(exc)}"
+                    f"environment {self.name!r}: Airflow REST API {method} {path} failed: {aws_problem(exc)}"
                 ) from None
         raise AssertionError("unreachable")
+
+    def _rest_problem(self, method: str, path: str, exc: ClientError) -> str:
+        """One line for a refused call: Airflow's own answer (RestApiClientException: 4xx,
+        RestApiServerException: 5xx), MWAA's, or its throttling after every retry."""
+        error = exc.response.get("Error", {})
+        status = exc.response.get("RestApiStatusCode")
+        answer = exc.response.get("RestApiResponse")
+        detail = (
+            ((answer.get("detail") or answer.get("title") or answer) if isinstance(answer, Mapping) else answer)
+            or error.get("Message")
+            or error.get("Code")
+        )
+        detail = " ".join(str(detail).split())[:300]
+        if error.get("Code") in _THROTTLED or status == 429:
+            hint = f"; still throttled after {REST_ATTEMPTS} attempts: run again later or with fewer runs at once"
+        elif status in (401, 403) or error.get("Code") == "AccessDeniedException":
+            hint = "; the caller needs airflow:InvokeRestApi on the environment and an Airflow role that may " + (
+                "read DAGs" if method == "GET" else "edit, trigger and delete DAGs (Op or Admin)"
+            )
+        elif status is not None and status >= 500:
+            hint = "; the environment's web server failed: check its health in the MWAA console and run again"
+        else:
+            hint = ""
+        return (
+            f"environment {self.name!r}: Airflow REST API {method} {path} failed"
+            f"{f' with HTTP {status}' if status else ''}: {detail}{hint}"
+        )
 
     def rest_pages(self, path: str, key: str, query: Mapping[str, Any] | None = None) -> Iterator[dict[str, Any]]:
         """Every item of a paginated collection, 100 at a time."""
         offset = 0
         while True:
-            page = self.rest(path, {**(query or {}), "limit": REST_PAGE_SIZE, "offset": offset})
+            page = self.rest(path, {**(query or {}), "limit": REST_PAGE_SIZE, "offset": offset}) or {}
             items = page.get(key) or []
             yield from items
             offset += len(items)
@@ -358,12 +470,19 @@ class MwaaEnvironment(Environment):
             for item in self.rest_pages("/importErrors", "import_errors")
         }
         dags: dict[str, DagShape] = {}
-        listed = list(self.rest_pages("/dags", "dags"))
+        unreadable: dict[str, list[str]] = {}  # file -> DAG ids too long for InvokeRestApi's 64-character Path
+        listed = [item for item in self.rest_pages("/dags", "dags") if not is_agent(item["dag_id"])]
         with progress.step(f"{self.name}: reading {len(listed)} DAG(s) through the REST API"):
             for listing in listed:
                 dag_id = listing["dag_id"]
-                details = self.rest(f"/dags/{quote(dag_id, safe='')}/details")
-                tasks = self.rest(f"/dags/{quote(dag_id, safe='')}/tasks").get("tasks") or []
+                details_path = f"/dags/{quote(dag_id, safe='')}/details"
+                if len(details_path) > REST_PATH_LIMIT:
+                    shape = _shape(dag_id, listing, [], in_bucket)
+                    unreadable.setdefault(shape.fileloc, []).append(dag_id)
+                    dags[dag_id] = shape
+                    continue
+                details = self.rest(details_path) or {}
+                tasks = (self.rest(f"/dags/{quote(dag_id, safe='')}/tasks") or {}).get("tasks") or []
                 dags[dag_id] = _shape(dag_id, {**listing, **details}, tasks, in_bucket)
         files = in_bucket | set(errors) | {shape.fileloc for shape in dags.values()}
         options = self.description.get("AirflowConfigurationOptions") or {}
@@ -374,6 +493,7 @@ class MwaaEnvironment(Environment):
                 import_error=errors.get(path),
                 warnings=(),
                 parse_seconds=None,  # not reported by the REST API
+                tool_error=_unreadable_line(unreadable[path]) if path in unreadable else None,
             )
             for path in sorted(files)
         )
@@ -384,6 +504,42 @@ class MwaaEnvironment(Environment):
             files=reports,
             dags=dags,
         )
+
+
+def _digested_rows(path: Path, secret_columns: set[str]) -> Iterator[dict[str, Any]]:
+    """An exported table's rows as exported (natural-key order), secrets marked as the digests they are."""
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            row = decode_row(line)
+            for column in secret_columns & row.keys():
+                if row[column] is not None:
+                    row[column] = SecretDigest(row[column])
+            yield row
+
+
+def _delete_prefix(s3: Any, location: str, older_than: float | None = None) -> None:
+    """Remove every object under an s3:// prefix (the agent's staged export, once read); with `older_than`
+    (seconds), only those older: what runs killed before their cleanup left, never a live run's."""
+    bucket, prefix = Location(location).bucket_and_prefix()
+    oldest = datetime.now(UTC) - timedelta(seconds=older_than) if older_than is not None else None
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix}/"):
+        items = page.get("Contents", [])
+        keys = [{"Key": item["Key"]} for item in items if oldest is None or item["LastModified"] < oldest]
+        if keys:
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+
+
+def is_agent(dag_id: str) -> bool:
+    """mwaa-verify's own agent DAG (deployed for a moment to reach the metadata): never the user's."""
+    return dag_id.startswith(AGENT_PREFIX)
+
+
+def _unreadable_line(dag_ids: list[str]) -> str:
+    return (
+        f"the tasks of DAG(s) {', '.join(sorted(dag_ids))} cannot be read through MWAA's InvokeRestApi: their "
+        f"ids make its Path longer than {REST_PATH_LIMIT} characters; this file's DAGs were found (listed by "
+        f"the dag-processor) but their tasks and schedule details were not compared"
+    )
 
 
 def exact_endpoint(client: Any, endpoint_url: str) -> None:

@@ -143,16 +143,7 @@ class SnapshotEnvironment(Environment):
         return read()
 
     def _windowed(self, table: str, rows: Iterator[dict[str, Any]], since: datetime) -> Iterator[dict[str, Any]]:
-        """The --since window, as metadata_db.py applies it to a live database."""
-        if table == "dag_run":
-            return (row for row in rows if _on_or_after(_run_date(row), since))
-        if table in airflow_tables.RUN_SCOPED:
-            runs = {(row["dag_id"], row["run_id"]) for row in self.rows("dag_run", since)}
-            return (row for row in rows if (row.get("dag_id"), row.get("run_id")) in runs)
-        if table in airflow_tables.TIME_COLUMNS:
-            column = airflow_tables.TIME_COLUMNS[table]
-            return (row for row in rows if _on_or_after(row.get(column), since))
-        return rows
+        return windowed(table, rows, since, lambda: self.rows("dag_run", since))
 
     def schema_revision(self) -> str | None:
         self.start()
@@ -247,6 +238,22 @@ def verified_snapshot(root: Path, where: str) -> layout.SnapshotManifest:
             f"taken; remove the file or take the snapshot again"
         )
     return manifest
+
+
+def windowed(
+    table: str, rows: Iterator[dict[str, Any]], since: datetime, runs_since: Callable[[], Iterator[dict[str, Any]]]
+) -> Iterator[dict[str, Any]]:
+    """The --since window over exported rows, as metadata_db.py applies it to a live database; `runs_since`:
+    the dag_run rows inside the window."""
+    if table == "dag_run":
+        return (row for row in rows if _on_or_after(_run_date(row), since))
+    if table in airflow_tables.RUN_SCOPED:
+        runs = {(row["dag_id"], row["run_id"]) for row in runs_since()}
+        return (row for row in rows if (row.get("dag_id"), row.get("run_id")) in runs)
+    if table in airflow_tables.TIME_COLUMNS:
+        column = airflow_tables.TIME_COLUMNS[table]
+        return (row for row in rows if _on_or_after(row.get(column), since))
+    return rows
 
 
 def _run_date(row: Mapping[str, Any]) -> Any:

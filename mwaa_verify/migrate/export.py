@@ -10,8 +10,10 @@ The source is only read.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from mwaa_verify import progress
 from mwaa_verify.airflow.column_map import MIGRATED_TABLES
@@ -32,9 +34,11 @@ def export_metadata(
     since: datetime | None = None,
     secret_digests: Redactor | None = None,
     extra_tables: tuple[str, ...] = (),
+    upload_args: Mapping[str, Any] | None = None,
 ) -> Manifest:
     """`secret_digests`: keep secrets as digests made with this redactor's key (instead of leaving them out);
-    `extra_tables`: tables beyond those a migration moves (a snapshot keeps the dag table, for presence checks)."""
+    `extra_tables`: tables beyond those a migration moves (a snapshot keeps the dag table, for presence checks);
+    `upload_args`: S3 PutObject arguments for every object of an s3:// destination (SSE-KMS and its key)."""
     location = Location(str(destination))
     present = set(source.tables())
     revision = airflow_schema_revision(
@@ -51,7 +55,7 @@ def export_metadata(
         secrets_included=include_secrets,
         secrets_as_digests=secret_digests is not None and not include_secrets,
     )
-    with staged_for_writing(location) as staging:
+    with staged_for_writing(location, upload_args=upload_args) as staging:
         for spec in MIGRATED_TABLES:
             if spec.name not in present:
                 manifest.not_exported[spec.name] = f"Airflow {info.airflow_version} has no {spec.name} table"

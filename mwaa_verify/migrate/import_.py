@@ -81,8 +81,10 @@ def import_metadata(
     journal_dir: Path | None = None,
     backup_format: str = "mwaa-verify",
     airflow_version: str | None = None,
+    journal: _Journal | None = None,
 ) -> ImportResult:
-    """`backup_format` "mwaa-dr": `export` is an mwaa-dr backup of Airflow `airflow_version`."""
+    """`backup_format` "mwaa-dr": `export` is an mwaa-dr backup of Airflow `airflow_version`; `journal`: where
+    the DAGs' paused state is kept while importing (default: a file under `journal_dir`)."""
     url = getattr(target, "sql_alchemy_conn", None)
     if not url:
         raise ImportRefused(
@@ -114,8 +116,7 @@ def import_metadata(
                 f"go to the same or a newer version only; choose a target on {source_version} or newer"
             )
         importer = _Importer(reader, manifest, target, url, dry_run)
-        journal = _Journal(journal_dir or default_cache_dir() / "import-journals", url)
-        return importer.run(journal)
+        return importer.run(journal or _Journal(journal_dir or default_cache_dir() / "import-journals", url))
 
 
 class ExportReader(Protocol):
@@ -419,17 +420,26 @@ class _Journal:
     def __init__(self, directory: Path, url: str) -> None:
         self.path = directory / f"{hashlib.sha256(url.encode()).hexdigest()[:16]}.json"
 
+    def _read(self) -> dict[str, bool] | None:
+        return json.loads(self.path.read_text(encoding="utf-8")) if self.path.exists() else None
+
+    def _write(self, states: dict[str, bool]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps(states), encoding="utf-8")
+
+    def _clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
     def restore_leftover(self, connection: sa.Connection) -> None:
-        if self.path.exists():
-            previous = json.loads(self.path.read_text(encoding="utf-8"))
+        previous = self._read()
+        if previous is not None:
             progress.say(f"restoring the paused state an interrupted import left on {len(previous)} DAGs")
             self.restore(connection, previous)
 
     def pause_all(self, connection: sa.Connection) -> dict[str, bool]:
         with connection.begin():
             previous = dict(connection.execute(sa.text("SELECT dag_id, is_paused FROM dag")).all())
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.path.write_text(json.dumps(previous), encoding="utf-8")
+            self._write(previous)
             connection.execute(sa.text("UPDATE dag SET is_paused = true"))
         if previous:
             progress.say(f"paused {len(previous)} DAGs on the target while importing")
@@ -446,4 +456,7 @@ class _Journal:
                         sa.text("UPDATE dag SET is_paused = :paused WHERE dag_id = ANY(:ids)"),
                         {"paused": paused, "ids": dag_ids},
                     )
-        self.path.unlink(missing_ok=True)
+        self._clear()
+
+
+Journal = _Journal  # what an import keeps to restore the DAGs' paused state; the MWAA agent keeps it in S3

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mwaa_verify import ownership
 from mwaa_verify.errors import ConfigError, ExportError
@@ -119,9 +120,12 @@ def _s3():
 
 
 @contextmanager
-def staged_for_writing(location: Location, manifest: str = MANIFEST) -> Iterator[Path]:
+def staged_for_writing(
+    location: Location, manifest: str = MANIFEST, upload_args: Mapping[str, Any] | None = None
+) -> Iterator[Path]:
     """A local directory to write an export into; it appears at `location` only when the block succeeds,
-    so a failed or interrupted export never leaves a half-written one behind under the final name."""
+    so a failed or interrupted export never leaves a half-written one behind under the final name.
+    `upload_args`: S3 PutObject arguments for every object (server-side encryption with a customer key)."""
     what = "a snapshot" if manifest == SNAPSHOT_MANIFEST else "an export"
     if location.is_s3:
         with ownership.owned_dir("export") as scratch:
@@ -132,7 +136,8 @@ def staged_for_writing(location: Location, manifest: str = MANIFEST) -> Iterator
             # the manifest last: a reader never sees it before the files it lists
             for path in sorted(files, key=lambda path: path.relative_to(scratch).as_posix() == manifest):
                 relative = path.relative_to(scratch).as_posix()
-                client.upload_file(str(path), bucket, f"{prefix}/{relative}" if prefix else relative)
+                key = f"{prefix}/{relative}" if prefix else relative
+                client.upload_file(str(path), bucket, key, ExtraArgs=dict(upload_args or {}))
         return
     final = Path(location.text)
     if final.exists() and any(final.iterdir()) and not (final / manifest).exists():

@@ -28,7 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from mwaa_verify import ownership, progress
 from mwaa_verify.agent.task import AGENT_PREFIX
 from mwaa_verify.airflow.config_map import is_sensitive
-from mwaa_verify.airflow.secrets import OPTION_DIGESTS, SECRET_COLUMNS, FernetKeys, SecretDigest
+from mwaa_verify.airflow.secrets import OPTION_DIGESTS, SECRET_COLUMNS, FernetKeys
 from mwaa_verify.airflow.versions import AirflowVersion
 from mwaa_verify.config import MwaaConfig
 from mwaa_verify.environments.base import (
@@ -48,7 +48,7 @@ from mwaa_verify.errors import EnvironmentStartError, ImportRefused, MetadataErr
 from mwaa_verify.iam.requirements import bucket_name
 from mwaa_verify.iam.role import read_role
 from mwaa_verify.migrate.location import Location, fetched_for_reading
-from mwaa_verify.migrate.manifest import Manifest, decode_row
+from mwaa_verify.migrate.manifest import Manifest, read_exported_rows
 
 # MWAA keeps DAGs here on its hosts; filelocs in the REST API are absolute under it
 MWAA_DAGS_FOLDER = "/usr/local/airflow/dags/"
@@ -191,7 +191,7 @@ class MwaaEnvironment(Environment):
         if table not in manifest.tables:
             raise MetadataError(f"environment {self.name!r}: its export holds no {table} table")
         path = self._scratch_dir() / "metadata" / manifest.tables[table].file
-        rows = _digested_rows(path, set(SECRET_COLUMNS.get(table, {})))
+        rows = read_exported_rows(path, SECRET_COLUMNS.get(table, {}))
         return rows if since is None else windowed(table, rows, since, lambda: self.rows("dag_run", since))
 
     def schema_revision(self) -> str | None:
@@ -504,17 +504,6 @@ class MwaaEnvironment(Environment):
             files=reports,
             dags=dags,
         )
-
-
-def _digested_rows(path: Path, secret_columns: set[str]) -> Iterator[dict[str, Any]]:
-    """An exported table's rows as exported (natural-key order), secrets marked as the digests they are."""
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            row = decode_row(line)
-            for column in secret_columns & row.keys():
-                if row[column] is not None:
-                    row[column] = SecretDigest(row[column])
-            yield row
 
 
 def _delete_prefix(s3: Any, location: str, older_than: float | None = None) -> None:

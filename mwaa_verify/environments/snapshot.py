@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from mwaa_verify.airflow import tables as airflow_tables
-from mwaa_verify.airflow.secrets import OPTION_DIGESTS, SECRET_COLUMNS, FernetKeys, SecretDigest
+from mwaa_verify.airflow.secrets import OPTION_DIGESTS, SECRET_COLUMNS, FernetKeys
 from mwaa_verify.config import SnapshotConfig
 from mwaa_verify.environments.base import DagReport, Environment, EnvironmentInfo, ExecutionRole, TaskLog
 from mwaa_verify.errors import ExportError, MetadataError, MwaaVerifyError
 from mwaa_verify.migrate import snapshot as layout
 from mwaa_verify.migrate.location import SNAPSHOT_MANIFEST, Location, fetched_for_reading
-from mwaa_verify.migrate.manifest import Manifest, decode_row
+from mwaa_verify.migrate.manifest import Manifest, read_exported_rows
 
 
 class ReadOnlySnapshot(MwaaVerifyError):
@@ -130,17 +130,7 @@ class SnapshotEnvironment(Environment):
             raise MetadataError(f"snapshot {self.name!r} holds no {table} rows: {why}")
         path = self.root / layout.METADATA_DIR / self._metadata.tables[table].file
         digested = set(SECRET_COLUMNS.get(table, {})) if self._metadata.secrets_as_digests else set()
-
-        def read() -> Iterator[dict[str, Any]]:
-            with path.open(encoding="utf-8") as handle:
-                for line in handle:
-                    row = decode_row(line)
-                    for column in digested & row.keys():
-                        if row[column] is not None:
-                            row[column] = SecretDigest(row[column])
-                    yield row
-
-        return read()
+        return read_exported_rows(path, digested)
 
     def _windowed(self, table: str, rows: Iterator[dict[str, Any]], since: datetime) -> Iterator[dict[str, Any]]:
         return windowed(table, rows, since, lambda: self.rows("dag_run", since))

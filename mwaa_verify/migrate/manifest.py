@@ -12,12 +12,14 @@ import base64
 import hashlib
 import json
 import uuid
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from mwaa_verify.airflow.secrets import SecretDigest
 from mwaa_verify.errors import ExportError
 
 FORMAT = "mwaa-verify-export/1"
@@ -53,6 +55,18 @@ def encode_row(row: dict[str, Any]) -> str:
 
 def decode_row(line: str) -> dict[str, Any]:
     return {key: decode_value(value) for key, value in json.loads(line).items()}
+
+
+def read_exported_rows(path: Path, digested_columns: Collection[str] = ()) -> Iterator[dict[str, Any]]:
+    """An exported table's rows in their file's order (natural-key order), the values of `digested_columns`
+    marked as the secret digests they are (an export written without --include-secrets)."""
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            row = decode_row(line)
+            for column in row.keys() & set(digested_columns):
+                if row[column] is not None:
+                    row[column] = SecretDigest(row[column])
+            yield row
 
 
 @dataclass(frozen=True)

@@ -164,6 +164,26 @@ def test_a_second_import_changes_nothing_and_secrets_never_reach_the_result(
     assert not any(secret in text for secret in SECRETS.values())
 
 
+def test_objects_are_written_with_the_environments_customer_key(
+    source: EphemeralEnvironment, bundle: tuple[Path, str], aws: AwsDouble, s3: Any
+) -> None:
+    """An environment with a KmsKey: every object the agent writes (tables, manifest, result) is SSE-KMS under it."""
+    kms = boto3.session.Session(**_credentials()).client("kms", endpoint_url=aws.url)
+    key = kms.create_key(Description="mwaa environment key")["KeyMetadata"]["Arn"]
+    location = f"s3://{BUCKET}/export-{secrets.token_hex(4)}"
+    upload_args = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": key}
+
+    outcome = run_agent(source, bundle, aws, {"operation": "export", "location": location, "upload_args": upload_args},
+                        mwaa_3=False)  # fmt: skip
+
+    assert outcome["ok"]
+    written = s3.list_objects_v2(Bucket=BUCKET, Prefix=location.removeprefix(f"s3://{BUCKET}/"))["Contents"]
+    assert any(item["Key"].endswith("task_instance.jsonl") for item in written)
+    for item in written:
+        head = s3.head_object(Bucket=BUCKET, Key=item["Key"])
+        assert (head.get("ServerSideEncryption"), head.get("SSEKMSKeyId")) == ("aws:kms", key), item["Key"]
+
+
 def test_an_export_without_secrets_leaves_them_out_and_a_digest_export_keeps_only_digests(
     source: EphemeralEnvironment, bundle: tuple[Path, str], aws: AwsDouble, s3: Any
 ) -> None:

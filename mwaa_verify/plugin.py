@@ -21,7 +21,7 @@ import pytest
 from mwaa_verify.config import Config, load_config, since_days
 from mwaa_verify.directories import os_error_line
 from mwaa_verify.environments.base import DagReport, Environment, TaskLog
-from mwaa_verify.errors import EnvironmentStartError, MwaaVerifyError, aws_problem
+from mwaa_verify.errors import ConfigError, EnvironmentStartError, MwaaVerifyError, aws_problem
 from mwaa_verify.iam.requirements import RequirementGroup
 
 if TYPE_CHECKING:
@@ -115,6 +115,13 @@ def pytest_configure(config: pytest.Config) -> None:
         for name in names.values():
             if name:
                 loaded.environment(name)
+        if config.getoption("mwaa_attach") and not any(
+            name and loaded.environment(name).kind == "container" for name in names.values()
+        ):
+            raise ConfigError(
+                "--attach opens running containers, but neither --source nor --target names an environment of kind "
+                "container; leave --attach out, or name the container environment to attach to"
+            )
         if export:
             _check_export(export)
         if workers.is_controller(config):

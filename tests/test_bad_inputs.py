@@ -398,6 +398,9 @@ PLUGIN_CASES = {
         (str(SUITES / "test_dag_import.py"), "--source", "self-managed"),
         ("need --target NAME (first: ", "test_dag_import.py::test_dag_file_imports_on_the_target"),
     ),
+    "attach without a container environment": Case(
+        ("--source", "self-managed", "--attach"), ("--attach opens running containers", "leave --attach out")
+    ),
     "since that is not a number": Case(("--since", "yesterday"), ("--since takes a whole number of days",)),
     "since zero": Case(("--since", "0"), ("--since takes a positive number of days, got 0",)),
     "since beyond the calendar": Case(("--since", "99999999"), ("at most 36500 days", "leave it out")),

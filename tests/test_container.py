@@ -346,14 +346,22 @@ def test_container_source_migrates_to_an_ephemeral_target_faithfully(
             failed = [r for r in outcome.summary.results if r.status in {"failed", "broken"}]
             assert outcome.exit_code != 0 and [r.subject for r in failed] == ["variable"], [r.key for r in failed]
             assert SECRETS["password"] not in outcome.output and SECRETS["api_key"] not in outcome.output
-    finally:
-        client = docker_client("test cleanup")
-        try:
-            removed = remove_kept(client, key)
-        finally:
-            client.close()
+    except BaseException:
+        with contextlib.suppress(Exception):  # the body's failure (or interruption) is the one to show
+            removed_kept(key)
+        raise
+    removed = removed_kept(key)
     assert len([name for name in removed if name.startswith("mwaa-verify-source-")]) == 2, removed
     assert engine_objects(container_engine.engine_env(), os.getpid()) == []
+
+
+def removed_kept(key: str) -> list[str]:
+    """Remove the containers kept under `key`; their names."""
+    client = docker_client("test cleanup")
+    try:
+        return remove_kept(client, key)
+    finally:
+        client.close()
 
 
 SIGTERM_SCRIPT = """

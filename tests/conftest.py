@@ -49,15 +49,24 @@ def postgres_servers_under(prefix: str) -> list[str]:
     return [command for pid, command in commands.items() if commands.get(parents.get(pid, "")) != command]
 
 
+# the machine's temporary directory, for what all sessions on it share (a lock around apt-get)
+MACHINE_TMP_ENV_VAR = "MWAA_VERIFY_TESTS_MACHINE_TMP"
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Everything this session creates lives under one temporary directory of its own, so the end-of-session
-    check sees this session's servers only, not those of another run on the same machine."""
+    check sees this session's servers only, not those of another run on the same machine. Under pytest-xdist
+    each worker has a directory of its own inside the session's: its checks see only what its tests started."""
     if not hasattr(config, "workerinput"):
+        os.environ.setdefault(MACHINE_TMP_ENV_VAR, tempfile.gettempdir())
         session_tmp = Path(tempfile.mkdtemp(prefix="mwaa-verify-tests-"))
-        session_tmp.chmod(0o711)  # PostgreSQL may run as the postgres user and must reach its files
-        os.environ["TMPDIR"] = str(session_tmp)
-        tempfile.tempdir = None  # re-read TMPDIR
         config.add_cleanup(lambda: shutil.rmtree(session_tmp, ignore_errors=True))
+    else:
+        session_tmp = Path(os.environ["TMPDIR"]) / config.workerinput["workerid"]
+        session_tmp.mkdir(exist_ok=True)
+    session_tmp.chmod(0o711)  # PostgreSQL may run as the postgres user and must reach its files
+    os.environ["TMPDIR"] = str(session_tmp)
+    tempfile.tempdir = None  # re-read TMPDIR
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -91,7 +100,7 @@ def airflow2(cache_dir: Path) -> Iterator[EphemeralEnvironment]:
     """Airflow 2.10 with the demo DAGs and two backfilled runs of demo_etl (6 task instances, 6 logs)."""
     config = EphemeralConfig(name="af2", airflow_version=DEMO_SOURCE_VERSION, dags_folder=DEMO_DAGS)
     with EphemeralEnvironment(config, cache_dir) as environment:
-        assert environment.run_dag("demo_etl", date(2024, 3, 1), date(2024, 3, 2)), _run_output(environment)
+        assert environment.run_dag("demo_etl", date(2024, 3, 1), date(2024, 3, 2)), run_output(environment)
         yield environment
 
 
@@ -100,7 +109,7 @@ def airflow3(cache_dir: Path) -> Iterator[EphemeralEnvironment]:
     """Airflow 3.x with the demo DAGs and one `dags test` run of demo_etl."""
     config = EphemeralConfig(name="af3", airflow_version=DEMO_TARGET_VERSION, dags_folder=DEMO_DAGS)
     with EphemeralEnvironment(config, cache_dir) as environment:
-        assert environment.run_dag("demo_etl", date(2024, 3, 1)), _run_output(environment)
+        assert environment.run_dag("demo_etl", date(2024, 3, 1)), run_output(environment)
         yield environment
 
 
@@ -118,14 +127,40 @@ def airflow3_rest(airflow3: EphemeralEnvironment) -> Iterator[AirflowRestApi]:
         yield api
 
 
-def _run_output(environment: EphemeralEnvironment) -> str:
+def run_output(environment: EphemeralEnvironment) -> str:
     assert environment.workdir is not None
     return (environment.workdir / "runs" / "demo_etl.log").read_text()[-4000:]
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Fast tests first, so a typo fails in seconds, not after the Airflow environments are built."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is not None)
+# session fixtures too costly to build once per pytest-xdist worker: the modules using them share one worker
+ONE_WORKER_FIXTURES = {"mwaa_aws": "mwaa-double", "mwaa_old": "mwaa-double", "mwaa_new": "mwaa-double"}
+# the longest modules, started first under pytest-xdist so that no worker is left with one of them at the end
+LONGEST_FIRST = ("mwaa-double", "test_container.py", "test_snapshot.py", "test_mwaa_dr.py", "test_migration.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Fast tests first, so a typo fails in seconds, not after the Airflow environments are built.
+
+    Under pytest-xdist (`-n 2 --dist loadgroup`, the README's test command) a module's tests stay on one worker,
+    so its module fixtures (environments with history) are built once, and the modules sharing the MWAA double's
+    session fixtures stay together; the longest groups go first."""
+    groups = {item.path: item.path.name for item in items}
+    for item in items:
+        shared = [ONE_WORKER_FIXTURES[name] for name in item.fixturenames if name in ONE_WORKER_FIXTURES]
+        if shared:
+            groups[item.path] = shared[0]
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(groups[item.path]))
+    if config.pluginmanager.hasplugin("xdist") and config.getoption("numprocesses", None):
+        items.sort(key=lambda item: _xdist_order(item))
+    else:
+        items.sort(key=lambda item: item.get_closest_marker("slow") is not None)
+
+
+def _xdist_order(item: pytest.Item) -> tuple[int, int]:
+    group = item.get_closest_marker("xdist_group").args[0]
+    longest = LONGEST_FIRST.index(group) if group in LONGEST_FIRST else len(LONGEST_FIRST)
+    return longest, item.get_closest_marker("slow") is None
 
 
 @pytest.fixture(scope="module")

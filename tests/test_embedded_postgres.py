@@ -12,6 +12,7 @@ import os
 import pwd
 import secrets
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -24,9 +25,11 @@ import pytest
 from conftest import postgres_servers_under
 from mwaa_verify.config import EphemeralConfig
 from mwaa_verify.demo import DEMO_DAGS
+from mwaa_verify.environments import postgres
 from mwaa_verify.environments.ephemeral import EphemeralEnvironment
 from mwaa_verify.environments.metadata_db import MetadataDatabase
 from mwaa_verify.environments.postgres import PostgresCluster
+from mwaa_verify.environments.postgres import free_port as real_free_port
 from mwaa_verify.environments.postgres_binaries import (
     PG_BIN_ENV_VAR,
     PG_SEARCH_ENV_VAR,
@@ -91,6 +94,29 @@ def test_a_cluster_serves_and_says_where_its_binaries_came_from(server: ServerBi
     assert server.origin != "embedded" or server.major >= 18
     assert pid is not None and not postgres_servers_under(str(root))
     assert root is not None and not root.exists()
+
+
+def test_a_port_taken_after_it_was_chosen_is_replaced_by_another(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a busy machine another process may bind the chosen port before the server does: the server starts on
+    another one instead of failing the run."""
+    offered = []
+
+    def taken_first() -> int:
+        offered.append(taken_port if not offered else real_free_port())
+        return offered[-1]
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        taken_port = taken.getsockname()[1]
+        monkeypatch.setattr(postgres, "free_port", taken_first)
+        with PostgresCluster() as cluster:
+            database = MetadataDatabase(cluster.url)
+            database.server_description()
+            database.close()
+            port, root = cluster.port, cluster.root
+    assert offered[0] == taken_port and port == offered[-1] != taken_port, offered
+    assert root is not None and not postgres_servers_under(str(root))
 
 
 def test_the_server_never_runs_as_root(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:

@@ -22,6 +22,7 @@ import pytest
 import sqlalchemy as sa
 from aws_double import REGION, TEST_ENV, AwsDouble
 
+from conftest import run_output
 from mwaa_verify.agent.database import Candidate, RdsIamAuthentication, candidates, reachable_url
 from mwaa_verify.airflow.column_map import MIGRATED_TABLES
 from mwaa_verify.airflow.secrets import Redactor
@@ -72,7 +73,8 @@ def source() -> Iterator[EphemeralEnvironment]:
     """Airflow 2.10 with MWAA's Amazon provider, history of the demo DAGs, variables and a connection."""
     config = EphemeralConfig(name="agent-src", airflow_version="2.10.5", dags_folder=DEMO_DAGS, requirements=AMAZON)
     with EphemeralEnvironment(config, default_cache_dir()) as environment:
-        assert environment.run_dag("demo_etl", date(2024, 3, 1), date(2024, 3, 2))
+        environment.parse_dags()
+        assert environment.run_dag("demo_etl", date(2024, 3, 1), date(2024, 3, 2)), run_output(environment)
         seed_source(environment, SECRETS)
         yield environment
 

@@ -122,6 +122,17 @@ class PostgresCluster:
                 )  # fmt: skip
             finally:
                 password_file.unlink(missing_ok=True)
+            self._start_on_a_free_port()
+            self._create_database()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start_on_a_free_port(self, attempts: int = 3) -> None:
+        """Start the server on a free loopback port. Another process on a busy machine may bind the port between
+        choosing it and the server's bind; then another port is chosen, a bounded number of times."""
+        log = self.root / "server.log"
+        for attempt in range(attempts):
             self.port = free_port()
             options = (
                 # TCP on loopback only: no Unix socket, whose path would be limited to 107 bytes
@@ -129,21 +140,16 @@ class PostgresCluster:
                 "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
                 f"-c {ORIGIN_SETTING}={self.binaries.origin}"
             )
-            self._server(
-                "pg_ctl",
-                "-D",
-                str(self.data_dir),
-                "-l",
-                str(self.root / "server.log"),
-                "-w",
-                "-o",
-                options,
-                "start",
-            )
-            self._create_database()
-        except BaseException:
-            self.stop()
-            raise
+            logged = log.stat().st_size if log.exists() else 0
+            try:
+                self._server("pg_ctl", "-D", str(self.data_dir), "-l", str(log), "-w", "-o", options, "start")
+                return
+            except EnvironmentStartError:
+                with log.open("rb") as file:
+                    file.seek(logged)
+                    taken = b"could not bind" in file.read()
+                if not taken or attempt == attempts - 1:
+                    raise
 
     def stop(self) -> None:
         """Stop the server and remove its files. Safe to call twice and after a failed start; a Ctrl-C or

@@ -162,6 +162,8 @@ def attachment(environment: Environment) -> dict[str, Any]:
         "name": environment.name,
         "kind": environment.kind,
         "sql_alchemy_conn": environment.sql_alchemy_conn,
+        # what its own processes run with (an ephemeral environment's TMPDIR, which its owner removes)
+        "env_overrides": dict(environment.env_overrides),
         **{key: None if value is None else str(value) for key, value in paths.items()},
     }
 
@@ -173,7 +175,7 @@ def attach(described: dict[str, Any]) -> Environment:
     def path(key: str) -> Path | None:
         return None if described[key] is None else Path(described[key])
 
-    return HostAirflow(
+    environment = HostAirflow(
         name=described["name"],
         kind=described["kind"],
         python=Path(described["python"]),
@@ -183,6 +185,8 @@ def attach(described: dict[str, Any]) -> Environment:
         airflow_home=path("airflow_home"),
         policy_file=path("policy_file"),
     )
+    environment.env_overrides = dict(described.get("env_overrides") or {})
+    return environment
 
 
 def shared_dir(config: pytest.Config) -> Path | None:

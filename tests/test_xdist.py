@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,7 +38,8 @@ from sqlalchemy.engine import make_url
 @pytest.mark.parametrize("attempt", range(10))
 def test_record_the_target(target_env, attempt, worker_id):
     port = make_url(target_env.sql_alchemy_conn).port
-    Path(os.environ["MWAA_TEST_RECORD"], f"{worker_id}-{attempt}").write_text(f"{worker_id} {port}")
+    tmpdir = target_env.process_env()["TMPDIR"]  # where its Airflow processes write temporary files
+    Path(os.environ["MWAA_TEST_RECORD"], f"{worker_id}-{attempt}").write_text(f"{worker_id} {port} {tmpdir}")
 """
 
 
@@ -144,6 +146,11 @@ def test_workers_share_the_one_environment_the_controller_provisioned_and_nothin
     found = {path.read_text() for path in record.iterdir()}
     assert {line.split()[0] for line in found} == {"gw0", "gw1"}, result.stdout.str()[-3000:]
     assert len({line.split()[1] for line in found}) == 1, found
+    # its processes get the TMPDIR the controller gave the environment, whichever worker starts them; and the
+    # controller removed it with the environment
+    tmpdirs = {line.split()[2] for line in found}
+    assert len(tmpdirs) == 1 and not tmpdirs & {os.environ["TMPDIR"], tempfile.gettempdir()}, found
+    assert not Path(tmpdirs.pop()).exists()
     summary = read_results(tmp_path / "results")
     assert not summary.lost and summary.failures  # an empty target misses the source's runs: a real verdict
     assert set(postgres_servers_under(os.environ["TMPDIR"])) <= servers_before

@@ -302,12 +302,17 @@ def _mount_source(container: Any, destination: str) -> Path:
     )
 
 
+# every exec session this process started: only their monitors are ever ended on a container that stays
+_exec_ids: set[str] = set()
+
+
 def _exec(
     client: Any, container: Any, command: Sequence[str], env: Mapping[str, str] | None = None, user: str = ""
 ) -> tuple[int, bytes, bytes]:
     """Run `command` in `container`, wait for it, then end its exec session's monitor (see the module's note)."""
     api = client.api
     exec_id = api.exec_create(container.id, list(command), environment=dict(env or {}), user=user)["Id"]
+    _exec_ids.add(exec_id)
     try:
         stdout, stderr = api.exec_start(exec_id, demux=True)
         code = api.exec_inspect(exec_id).get("ExitCode")
@@ -336,10 +341,18 @@ def exec_monitors(container_ids: Sequence[str] = (), exec_ids: Sequence[str] = (
 
 
 def end_exec_sessions(container_ids: Sequence[str] = (), exec_ids: Sequence[str] = ()) -> None:
-    """End the monitors podman leaves waiting after an exec (its exit delay); only those of the given ids."""
-    for pid in exec_monitors(container_ids, exec_ids):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
+    """End the monitors podman leaves waiting after an exec (its exit delay); only those of the given ids.
+
+    A monitor daemonizes (forks, and its parent exits): one found while it does so leaves a child the scan did
+    not see, so the scan repeats until none is found (for a bounded time)."""
+    deadline = time.monotonic() + 5
+    while pids := exec_monitors(container_ids, exec_ids):
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.05)
 
 
 class ContainerEnvironment(HostAirflow):
@@ -835,6 +848,8 @@ class ContainerEnvironment(HostAirflow):
         self._airflow = self._postgres = None
         self._network = None
         self.workdir = None
+        # a monitor of one of this process's execs that appeared after its exec ended it (never another's)
+        end_exec_sessions(exec_ids=sorted(_exec_ids))
 
     def _remove_everything(self) -> None:
         self._release_written_files()

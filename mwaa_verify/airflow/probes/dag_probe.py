@@ -19,6 +19,7 @@ import builtins
 import collections
 import contextlib
 import datetime
+import functools
 import gc
 import inspect
 import json
@@ -337,11 +338,23 @@ def _signal_handlers() -> dict:
     """Each signal's handler; one of Airflow's own counts as the same whichever it is: the parser installs fresh
     ones around every file (its timeout's SIGALRM, its SIGSEGV report), as it would in a fresh process."""
     handlers = {}
-    for number in signal.valid_signals():
+    for number in _signal_numbers():
         with contextlib.suppress(ValueError, OSError):
-            handler = signal.getsignal(number)
-            handlers[number] = "Airflow's" if _is_airflows(getattr(handler, "__module__", None) or "") else handler
+            handler = _getsignal(number)
+            airflows = callable(handler) and _is_airflows(getattr(handler, "__module__", None) or "")
+            handlers[number] = "Airflow's" if airflows else handler
     return handlers
+
+
+@functools.lru_cache(maxsize=1)
+def _signal_numbers() -> tuple[int, ...]:
+    return tuple(int(number) for number in signal.valid_signals())
+
+
+try:  # the C function: signal.getsignal wraps each answer in an enum, 50 times slower (twice a file, 60 signals)
+    from _signal import getsignal as _getsignal
+except ImportError:
+    _getsignal = signal.getsignal
 
 
 def _forget_folder_modules(before: frozenset, dags_folder: str) -> None:

@@ -1,13 +1,25 @@
 """Parse a DAG folder the way the environment's own dag-processor does, and print what it found as JSON.
 
 Runs inside the environment's interpreter (not mwaa-verify's), so it may import only the standard library
-and Airflow. Airflow is imported once; each file is then parsed in a forked child, as the dag-processor
-does, as many children at a time as the machine has cores (the dag-processor's `parsing_processes`). Where
-Airflow has an ORM block (3.x) the child first applies it, so a DAG file that reads the metadata database at
-the top level fails here exactly as it fails in production. Everything about the parser (DagBag
+and Airflow. Airflow is imported once (with what the dag-processor's manager pre-imports, and a warm-up on a
+DAG file of our own), then long-lived parse workers are forked from that warmed process, as many as the machine
+has cores (the dag-processor's `parsing_processes`), each sent one file at a time and answering one result per
+file. Where Airflow has an ORM block (3.x) each worker applies it first, so a DAG file that reads the metadata
+database at the top level fails here exactly as it fails in production. Everything about the parser (DagBag
 class and arguments, serializer, ORM block) is found by feature detection, never by version number; when the
 probe itself fails on a file, the file's entry carries `tool_error` (never `import_error`): the user's DAG was
 not judged.
+
+A file is judged as in a fresh process (a sign-off must never pass a file that imports only thanks to another):
+- after each file its worker forgets the modules it imported from the DAGs folder (the file, its helpers);
+- then compares the process with before the file: sys.path, working directory, environment, sys.meta_path and
+  sys.path_hooks, builtins, threads, signal handlers, and sys.modules minus Airflow's own modules (shared between
+  files by the dag-processor too). Any difference: the worker answers and exits, and the next file goes to a
+  fresh worker forked from the warmed parent (a folder where every file imports pandas costs a fork a file);
+- a file past dagbag_import_timeout + KILL_GRACE_SECONDS has its worker killed, a worker that dies on a file
+  (os._exit, a signal) fails that file only, as a per-file child would; a fresh worker takes the files left.
+Not detected: a file that changes an attribute of a module already imported (monkeypatching Airflow or json,
+a `DAG.__enter__()` never exited): the next file in that worker sees it.
 
 Usage: python dag_probe.py --dags-folder DIR --out FILE.json [--processes N]
 """

@@ -407,7 +407,7 @@ class _Worker:
     def send(self, path: str, import_timeout: float) -> bool:
         """Give the worker its next file; False when it can no longer take one."""
         try:
-            _write_all(self.task_fd, f"{path}\n".encode())
+            _write_all(self.task_fd, f"{json.dumps(path)}\n".encode())  # one line, whatever the file's name
         except OSError:
             return False
         self.path = path
@@ -551,7 +551,7 @@ def _work(task_fd: int, result_fd: int, dags_folder: str, parsing: Parsing) -> i
     worker = os.getpid()
     tasks = os.fdopen(task_fd, "r", encoding="utf-8")
     for line in tasks:
-        result, change = _parse_in_worker(line.rstrip("\n"), dags_folder, parsing)
+        result, change = _parse_in_worker(json.loads(line), dags_folder, parsing)
         if os.getpid() != worker:
             return 0  # a copy of the worker the DAG file forked: it neither answers nor takes files
         _write_all(result_fd, (json.dumps({"result": result, "leaving": change is not None}) + "\n").encode())

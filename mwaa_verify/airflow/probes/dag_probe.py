@@ -1,13 +1,25 @@
 """Parse a DAG folder the way the environment's own dag-processor does, and print what it found as JSON.
 
 Runs inside the environment's interpreter (not mwaa-verify's), so it may import only the standard library
-and Airflow. Airflow is imported once; each file is then parsed in a forked child, as the dag-processor
-does, as many children at a time as the machine has cores (the dag-processor's `parsing_processes`). Where
-Airflow has an ORM block (3.x) the child first applies it, so a DAG file that reads the metadata database at
-the top level fails here exactly as it fails in production. Everything about the parser (DagBag
+and Airflow. Airflow is imported once (with what the dag-processor's manager pre-imports, and a warm-up on a
+DAG file of our own), then long-lived parse workers are forked from that warmed process, as many as the machine
+has cores (the dag-processor's `parsing_processes`), each sent one file at a time and answering one result per
+file. Where Airflow has an ORM block (3.x) each worker applies it first, so a DAG file that reads the metadata
+database at the top level fails here exactly as it fails in production. Everything about the parser (DagBag
 class and arguments, serializer, ORM block) is found by feature detection, never by version number; when the
 probe itself fails on a file, the file's entry carries `tool_error` (never `import_error`): the user's DAG was
 not judged.
+
+A file is judged as in a fresh process (a sign-off must never pass a file that imports only thanks to another):
+- after each file its worker forgets the modules it imported from the DAGs folder (the file, its helpers);
+- then compares the process with before the file: sys.path, working directory, environment, sys.meta_path and
+  sys.path_hooks, builtins, threads, signal handlers, and sys.modules minus Airflow's own modules (shared between
+  files by the dag-processor too). Any difference: the worker answers and exits, and the next file goes to a
+  fresh worker forked from the warmed parent (a folder where every file imports pandas costs a fork a file);
+- a file past dagbag_import_timeout + KILL_GRACE_SECONDS has its worker killed, a worker that dies on a file
+  (os._exit, a signal) fails that file only, as a per-file child would; a fresh worker takes the files left.
+Not detected: a file that changes an attribute of a module already imported (monkeypatching Airflow or json,
+a `DAG.__enter__()` never exited): the next file in that worker sees it.
 
 Usage: python dag_probe.py --dags-folder DIR --out FILE.json [--processes N]
 """
@@ -15,8 +27,11 @@ Usage: python dag_probe.py --dags-folder DIR --out FILE.json [--processes N]
 from __future__ import annotations
 
 import argparse
+import builtins
+import collections
 import contextlib
 import datetime
+import functools
 import gc
 import inspect
 import json
@@ -29,6 +44,7 @@ import tempfile
 import time
 import traceback
 import warnings
+from typing import NamedTuple
 
 # Extra seconds the parent grants a child beyond Airflow's own dagbag_import_timeout before killing it.
 KILL_GRACE_SECONDS = 30
@@ -96,7 +112,7 @@ def main() -> int:
         return 3
 
     with tempfile.TemporaryDirectory(prefix="mwaa-verify-warm-up-") as empty:
-        parsing.warm_up(empty)
+        parsing.warm_up(empty, dags_folder)
     files = []
     dags: dict[str, dict] = {}
     for result in _parse_all(paths, dags_folder, parsing, import_timeout, max(1, args.processes)):
@@ -178,7 +194,7 @@ class Parsing:
         except Exception:  # an unreadable file: the parse reports it
             pass
 
-    def warm_up(self, scratch: str) -> None:
+    def warm_up(self, scratch: str, dags_folder: str) -> None:
         """What a long-lived dag-processor has loaded after its first files, loaded once here before any fork
         (no DAG file of the user's runs): what parsing, bagging and serialising common DAGs loads (the parser's
         lazy imports, the standard operators, cron and interval timetables, the serializer's JSON schema, the
@@ -190,6 +206,13 @@ class Parsing:
             warnings.simplefilter("ignore")
             for dag in self.dagbag(scratch, scratch).dags.values():
                 self.serializer.to_dict(dag)
+        # what the DagBag does once a process for the DAGs folder (3.2+'s BundleDagBag puts it on sys.path), done
+        # here on an empty folder, so that it is no change of a worker's first file
+        nothing = os.path.join(scratch, "nothing")
+        os.mkdir(nothing)
+        with contextlib.suppress(Exception), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.dagbag(nothing, dags_folder)
 
     def dagbag(self, path: str, dags_folder: str):
         wanted = {
@@ -277,31 +300,141 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-class _Child:
-    """One forked parse: its pid, the pipe its result comes through, and when it is overdue."""
+class _ProcessState(NamedTuple):
+    """What a DAG file can change in the process that parses it and the next file in the same process would
+    see: all of it compared before and after each file (a change sends the next file to a fresh worker)."""
 
-    def __init__(self, path: str, pid: int, read_fd: int, deadline: float) -> None:
-        self.path = path
+    sys_path: tuple
+    cwd: str | None
+    environ: dict
+    meta_path: tuple
+    path_hooks: tuple
+    builtins: frozenset
+    threads: int
+    signal_handlers: dict
+    modules: frozenset
+
+    @classmethod
+    def now(cls) -> _ProcessState:
+        try:
+            cwd = os.getcwd()
+        except OSError:  # the file removed the working directory
+            cwd = None
+        return cls(
+            tuple(sys.path), cwd, dict(os.environ), tuple(sys.meta_path), tuple(sys.path_hooks),
+            frozenset(vars(builtins)), _thread_count(), _signal_handlers(), frozenset(sys.modules),
+        )  # fmt: skip
+
+    def change_to(self, after: _ProcessState) -> str | None:
+        """What differs in `after` (None: nothing), once the DAGs folder's own modules are forgotten. A new
+        module of Airflow's is no change: the dag-processor shares those between files too."""
+        for field in self._fields:
+            if field != "modules" and getattr(self, field) != getattr(after, field):
+                return field
+        added = {name for name in after.modules - self.modules if not _is_airflows(name)}
+        changed = sorted(added | (self.modules - after.modules))
+        return f"sys.modules ({', '.join(changed[:3])})" if changed else None
+
+
+def _thread_count() -> int:
+    """Threads of this process, those started in C code too."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        import threading
+
+        return threading.active_count()
+
+
+def _signal_handlers() -> dict:
+    """Each signal's handler; one of Airflow's own counts as the same whichever it is: the parser installs fresh
+    ones around every file (its timeout's SIGALRM, its SIGSEGV report), as it would in a fresh process."""
+    handlers = {}
+    for number in _signal_numbers():
+        with contextlib.suppress(ValueError, OSError):
+            handler = _getsignal(number)
+            airflows = callable(handler) and _is_airflows(getattr(handler, "__module__", None) or "")
+            handlers[number] = "Airflow's" if airflows else handler
+    return handlers
+
+
+@functools.lru_cache(maxsize=1)
+def _signal_numbers() -> tuple[int, ...]:
+    return tuple(int(number) for number in signal.valid_signals())
+
+
+try:  # the C function: signal.getsignal wraps each answer in an enum, 50 times slower (twice a file, 60 signals)
+    from _signal import getsignal as _getsignal
+except ImportError:
+    _getsignal = signal.getsignal
+
+
+def _forget_folder_modules(before: frozenset, dags_folder: str) -> None:
+    """Remove the modules the file imported from the DAGs folder (the file itself, its helpers): the next file
+    imports them afresh, as a fresh process would."""
+    for name in set(sys.modules) - before:
+        if _inside(sys.modules.get(name), dags_folder):
+            del sys.modules[name]
+
+
+def _inside(module, dags_folder: str) -> bool:
+    if module is None:
+        return False
+    places = [getattr(module, "__file__", None), *list(getattr(module, "__path__", None) or [])]
+    prefix = dags_folder.rstrip(os.sep) + os.sep
+    return any(
+        isinstance(place, str) and (place.startswith(prefix) or os.path.realpath(place).startswith(prefix))
+        for place in places
+    )
+
+
+class _Worker:
+    """A forked parser fed one file at a time: the pipe paths go to, the pipe answers come back through (one
+    JSON line per file), the file it is on and when that file is overdue."""
+
+    def __init__(self, pid: int, task_fd: int, result_fd: int) -> None:
         self.pid = pid
-        self.fd = read_fd
-        self.started = time.monotonic()
-        self.deadline = deadline
+        self.task_fd: int | None = task_fd
+        self.result_fd: int | None = result_fd
         self.data = bytearray()
         self.eof = False
+        self.path: str | None = None
+        self.started = 0.0
+        self.deadline = 0.0
         self.status: int | None = None
         self.killed = False
+
+    def send(self, path: str, import_timeout: float) -> bool:
+        """Give the worker its next file; False when it can no longer take one."""
+        try:
+            _write_all(self.task_fd, f"{json.dumps(path)}\n".encode())  # one line, whatever the file's name
+        except OSError:
+            return False
+        self.path = path
+        self.started = time.monotonic()
+        self.deadline = self.started + import_timeout + KILL_GRACE_SECONDS
+        return True
 
     def read(self) -> None:
         """What the pipe holds now, without waiting."""
         while not self.eof:
             try:
-                chunk = os.read(self.fd, 1 << 16)
+                chunk = os.read(self.result_fd, 1 << 16)
             except BlockingIOError:
                 return
             if chunk:
                 self.data += chunk
             else:
                 self.eof = True
+
+    def answer(self) -> dict | None:
+        """The next whole answer the worker wrote, if one has arrived."""
+        end = self.data.find(b"\n")
+        if end < 0:
+            return None
+        line = bytes(self.data[:end])
+        del self.data[: end + 1]
+        return json.loads(line.decode("utf-8"))
 
     def exited(self) -> bool:
         if self.status is None:
@@ -310,103 +443,155 @@ class _Child:
                 self.status = status
         return self.status is not None
 
-    def kill(self) -> None:
+    def kill(self, overdue: bool) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, signal.SIGKILL)
-        self.killed = True
+        self.killed = overdue
         if self.status is None:
             _, self.status = os.waitpid(self.pid, 0)
 
+    def stop(self) -> None:
+        """No more files: closing its task pipe ends its loop (and a dead worker's pipes are closed)."""
+        for fd in self.fds():
+            os.close(fd)
+        self.task_fd = self.result_fd = None
+
+    def fds(self) -> list[int]:
+        return [fd for fd in (self.task_fd, self.result_fd) if fd is not None]
+
 
 def _parse_all(paths: list[str], dags_folder: str, parsing: Parsing, import_timeout: float, processes: int):
-    """Every file's result, in the order of `paths`, parsed by up to `processes` forked children at a time.
+    """Every file's result, in the order of `paths`, parsed by up to `processes` long-lived forked workers, each
+    sent its next file as soon as it answered its last one.
 
-    A child is done when it has exited (its result, written just before, is then all in the pipe) or closed
-    the pipe; a process the DAG file started at import may hold the pipe open for ever, so the pipe's end is
-    not waited for. A child past its deadline is killed. A child whose whole result has arrived frees its slot
-    at once: it is reaped while the next ones parse (tearing down a forked Airflow takes a while)."""
+    A worker whose file changed its process (see _ProcessState) answers, then exits: the next file goes to a
+    fresh worker forked from this warmed parent. A worker past its file's deadline is killed, one that died on
+    a file (its exit, a signal) is judged by how it ended, and a fresh worker takes the files left. Workers are
+    waited for by their exit, never by their pipe's end: a process the DAG file started may hold it open."""
     results: dict[str, dict] = {}
-    queue = list(paths)
-    running: dict[int, _Child] = {}
-    exiting: list[_Child] = []
-    while queue or running:
-        while queue and len(running) < processes:
-            path = queue.pop(0)
-            parsing.pre_import(path)  # in the parent, as the dag-processor's manager does before it forks
-            gc.freeze()  # as the dag-processor does: a child's collections never walk (and copy) the parent's objects
-            child = _fork_parse(path, dags_folder, parsing, import_timeout)
-            running[child.fd] = child
-        wait = min(child.deadline for child in running.values()) - time.monotonic()
-        ready, _, _ = select.select(list(running), [], [], min(max(wait, 0), 0.05))
-        for fd in ready:
-            running[fd].read()
-        for fd, child in list(running.items()):
-            if not (child.eof or child.exited()):
-                if time.monotonic() < child.deadline:
-                    continue
-                child.kill()
-            child.read()
-            os.close(fd)
-            del running[fd]
-            result = _whole_result(child)
-            if result is None:
-                if child.status is None:
-                    _, child.status = os.waitpid(child.pid, 0)
-                result = _child_result(child, dags_folder, import_timeout)
-            else:
-                exiting.append(child)
-            results[child.path] = result
-        exiting = [child for child in exiting if not child.exited()]
-    for child in exiting:
-        if child.status is None:
-            os.waitpid(child.pid, 0)
+    queue = collections.deque(paths)
+    workers: list[_Worker] = []
+    leaving: list[_Worker] = []
+    while queue or any(worker.path for worker in workers):
+        for worker in [worker for worker in workers if worker.path is None]:
+            if queue and worker.send(queue[0], import_timeout):
+                queue.popleft()
+            else:  # nothing left to parse, or it died between files
+                workers.remove(worker)
+                worker.stop()
+                leaving.append(worker)
+        while queue and len(workers) < processes:
+            worker = _fork_worker(queue[0], dags_folder, parsing, [fd for w in workers + leaving for fd in w.fds()])
+            workers.append(worker)
+            if worker.send(queue[0], import_timeout):
+                queue.popleft()
+        busy = [worker for worker in workers if worker.path is not None]
+        if not busy:
+            continue
+        wait = min(worker.deadline for worker in busy) - time.monotonic()
+        select.select([worker.result_fd for worker in busy], [], [], min(max(wait, 0), 0.05))
+        for worker in busy:
+            if not _collect(worker, results, dags_folder, import_timeout):
+                workers.remove(worker)
+                worker.stop()
+                leaving.append(worker)
+        leaving = [worker for worker in leaving if not worker.exited()]
+    for worker in workers:
+        worker.stop()
+    for worker in workers + leaving:
+        if worker.status is None:
+            os.waitpid(worker.pid, 0)
     return [results[path] for path in paths]
 
 
-def _fork_parse(path: str, dags_folder: str, parsing: Parsing, import_timeout: float) -> _Child:
-    relative = os.path.relpath(path, dags_folder)
-    read_fd, write_fd = os.pipe()
+def _collect(worker: _Worker, results: dict[str, dict], dags_folder: str, import_timeout: float) -> bool:
+    """Take the worker's answer if it came; record why not if it never will (it exited, or closed its pipe,
+    or is overdue: then it is killed). False when the worker is gone or going."""
+    worker.read()
+    answer = worker.answer()
+    if answer is None and not worker.eof and not worker.exited():
+        if time.monotonic() < worker.deadline:
+            return True
+        worker.kill(overdue=True)
+    if answer is None and worker.status is None:
+        worker.kill(overdue=False)  # its pipe closed under it: it cannot answer any more
+    if answer is None:
+        worker.read()  # an answer written just before it exited
+        answer = worker.answer()
+    results[worker.path] = answer["result"] if answer else _death_result(worker, dags_folder, import_timeout)
+    worker.path = None
+    return bool(answer) and not answer["leaving"] and worker.status is None
+
+
+def _fork_worker(first_path: str, dags_folder: str, parsing: Parsing, parents_fds: list[int]) -> _Worker:
+    parsing.pre_import(first_path)  # in the parent, as the dag-processor's manager does before it forks
+    gc.freeze()  # as the dag-processor does: a worker's collections never walk (and copy) the parent's objects
+    task_read, task_write = os.pipe()
+    result_read, result_write = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
     if pid == 0:
-        os.close(read_fd)
-        code = 0
+        for fd in (task_write, result_read, *parents_fds):
+            os.close(fd)
+        code = 1
         try:
-            payload = _parse_file(path, relative, dags_folder, parsing)
-        except BaseException:
-            payload = _tool_failure(relative, traceback.format_exc())
-            code = 1
-        with os.fdopen(write_fd, "w", encoding="utf-8") as pipe:
-            json.dump(payload, pipe)
-        os._exit(code)
-    os.close(write_fd)
-    os.set_blocking(read_fd, False)
-    return _Child(path, pid, read_fd, time.monotonic() + import_timeout + KILL_GRACE_SECONDS)
+            code = _work(task_read, result_write, dags_folder, parsing)
+        finally:
+            os._exit(code)
+    os.close(task_read)
+    os.close(result_write)
+    os.set_blocking(result_read, False)
+    return _Worker(pid, task_write, result_read)
 
 
-def _whole_result(child: _Child) -> dict | None:
-    """The result the child wrote, if all of it arrived (a child killed or cut short has none)."""
-    if not child.data or child.killed:
-        return None
+def _work(task_fd: int, result_fd: int, dags_folder: str, parsing: Parsing) -> int:
+    """A worker's life: parse each file it is sent, answer, and exit at the end of its files or after a file
+    that changed the process."""
+    worker = os.getpid()
+    tasks = os.fdopen(task_fd, "r", encoding="utf-8")
+    for line in tasks:
+        result, change = _parse_in_worker(json.loads(line), dags_folder, parsing)
+        if os.getpid() != worker:
+            return 0  # a copy of the worker the DAG file forked: it neither answers nor takes files
+        _write_all(result_fd, (json.dumps({"result": result, "leaving": change is not None}) + "\n").encode())
+        if change is not None:
+            return 0
+    return 0
+
+
+def _parse_in_worker(path: str, dags_folder: str, parsing: Parsing) -> tuple[dict, str | None]:
+    """The file's result, and what it changed in the process (None: the next file may be parsed here)."""
+    relative = os.path.relpath(path, dags_folder)
     try:
-        return json.loads(child.data.decode("utf-8"))
-    except ValueError:
-        return None  # cut short: judged by how the child ended
+        if parsing.block_orm is not None:
+            parsing.block_orm()  # before the state is taken: what it sets is the same for every file
+        before = _ProcessState.now()
+        result = _parse_file(path, relative, dags_folder, parsing)
+        _forget_folder_modules(before.modules, dags_folder)
+        return result, before.change_to(_ProcessState.now())
+    except BaseException:
+        return _tool_failure(relative, traceback.format_exc()), "the probe failed"
 
 
-def _child_result(child: _Child, dags_folder: str, import_timeout: float) -> dict:
-    """A child that left no whole result: why, from how it ended."""
-    relative = os.path.relpath(child.path, dags_folder)
-    elapsed = time.monotonic() - child.started
-    if child.killed:
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _death_result(worker: _Worker, dags_folder: str, import_timeout: float) -> dict:
+    """A worker that left no answer for its file: why, from how it ended."""
+    relative = os.path.relpath(worker.path, dags_folder)
+    elapsed = time.monotonic() - worker.started
+    if worker.killed:
         # Airflow's own timeout did not stop it (the file blocks signals, or sleeps in C code)
         reason = (
-            f"AirflowTaskTimeout: DagBag import timeout for {child.path} after {import_timeout:g}s.\n"
+            f"AirflowTaskTimeout: DagBag import timeout for {worker.path} after {import_timeout:g}s.\n"
             f"(the parsing process ignored Airflow's timeout and was killed after {elapsed:.0f} s)"
         )
         return _failed_file(relative, reason, elapsed)
-    status = child.status or 0
+    status = worker.status or 0
     if os.WIFSIGNALED(status):
         reason = f"the parsing process was killed by signal {os.WTERMSIG(status)} after {elapsed:.1f} s"
     else:
@@ -444,8 +629,6 @@ def _tool_failure(relative: str, error: str) -> dict:
 
 
 def _parse_file(path: str, relative: str, dags_folder: str, parsing: Parsing) -> dict:
-    if parsing.block_orm is not None:
-        parsing.block_orm()
     started = time.monotonic()
     try:
         bag = parsing.dagbag(path, dags_folder)

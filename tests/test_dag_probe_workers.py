@@ -20,7 +20,7 @@ from mwaa_verify.environments.virtualenv import ensure_virtualenv
 
 pytestmark = pytest.mark.slow
 
-IMPORT_TIMEOUT = 2
+IMPORT_TIMEOUT = 6  # ample for a trivial file on a busy machine; the hung file costs this once per version
 DAG = """
 from datetime import datetime
 

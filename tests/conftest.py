@@ -58,6 +58,8 @@ def pytest_configure(config: pytest.Config) -> None:
     check sees this session's servers only, not those of another run on the same machine. Under pytest-xdist
     each worker has a directory of its own inside the session's: its checks see only what its tests started."""
     if not hasattr(config, "workerinput"):
+        # xdist hands out groups in collection order (by default it puts the groups with most tests first)
+        config.option.loadscopereorder = False
         os.environ.setdefault(MACHINE_TMP_ENV_VAR, tempfile.gettempdir())
         session_tmp = Path(tempfile.mkdtemp(prefix="mwaa-verify-tests-"))
         config.add_cleanup(lambda: shutil.rmtree(session_tmp, ignore_errors=True))

@@ -60,10 +60,11 @@ def decode_row(line: str) -> dict[str, Any]:
 def read_exported_rows(path: Path, digested_columns: Collection[str] = ()) -> Iterator[dict[str, Any]]:
     """An exported table's rows in their file's order (natural-key order), the values of `digested_columns`
     marked as the secret digests they are (an export written without --include-secrets)."""
+    digested = set(digested_columns)
     with path.open(encoding="utf-8") as handle:
         for line in handle:
             row = decode_row(line)
-            for column in row.keys() & set(digested_columns):
+            for column in row.keys() & digested:
                 if row[column] is not None:
                     row[column] = SecretDigest(row[column])
             yield row

@@ -49,6 +49,12 @@ def postgres_servers_under(prefix: str) -> list[str]:
     return [command for pid, command in commands.items() if commands.get(parents.get(pid, "")) != command]
 
 
+def path_without_postgres() -> str:
+    """PATH minus every directory that holds a PostgreSQL server (as on a machine without one)."""
+    kept = [d for d in os.environ.get("PATH", "").split(os.pathsep) if d and not (Path(d) / "initdb").exists()]
+    return os.pathsep.join(kept)
+
+
 # the machine's temporary directory, for what all sessions on it share (a lock around apt-get)
 MACHINE_TMP_ENV_VAR = "MWAA_VERIFY_TESTS_MACHINE_TMP"
 
@@ -159,7 +165,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.add_marker(pytest.mark.xdist_group(groups[item.path]))
     # the order xdist schedules in is the workers' collection order
     if hasattr(config, "workerinput") or getattr(config.option, "numprocesses", None):
-        items.sort(key=lambda item: _xdist_order(item))
+        items.sort(key=_xdist_order)
     else:
         items.sort(key=lambda item: item.get_closest_marker("slow") is not None)
 

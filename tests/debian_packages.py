@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import MACHINE_TMP_ENV_VAR
+
 
 def ensure_commands(needed: dict[str, str], why: str) -> None:
     """Every command of `needed` (command -> the Debian package that has it) on PATH, installing the missing
@@ -22,7 +24,7 @@ def ensure_commands(needed: dict[str, str], why: str) -> None:
         return
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
         pytest.fail(f"{why}: apt-get install -y {' '.join(missing)}", pytrace=False)
-    lock = Path(os.environ.get("MWAA_VERIFY_TESTS_MACHINE_TMP", tempfile.gettempdir())) / "mwaa-verify-tests-apt.lock"
+    lock = Path(os.environ.get(MACHINE_TMP_ENV_VAR, tempfile.gettempdir())) / "mwaa-verify-tests-apt.lock"
     with lock.open("w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         if all(shutil.which(command) for command in needed):

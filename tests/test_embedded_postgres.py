@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import postgres_servers_under
+from conftest import path_without_postgres, postgres_servers_under
 from mwaa_verify.config import EphemeralConfig
 from mwaa_verify.demo import DEMO_DAGS
 from mwaa_verify.environments import postgres
@@ -59,12 +59,6 @@ def _system_server() -> ServerBinaries | None:
 
 SYSTEM = _system_server()
 SERVERS = ("embedded", "system") if SYSTEM is not None else ("embedded",)
-
-
-def path_without_postgres() -> str:
-    """PATH minus every directory that holds a PostgreSQL server."""
-    kept = [d for d in os.environ.get("PATH", "").split(os.pathsep) if d and not (Path(d) / "initdb").exists()]
-    return os.pathsep.join(kept)
 
 
 def hide_system_postgres(monkeypatch: pytest.MonkeyPatch) -> None:

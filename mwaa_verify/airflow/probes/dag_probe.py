@@ -550,8 +550,11 @@ def _work(task_fd: int, result_fd: int, dags_folder: str, parsing: Parsing) -> i
     that changed the process."""
     worker = os.getpid()
     tasks = os.fdopen(task_fd, "r", encoding="utf-8")
+    if parsing.block_orm is not None:
+        parsing.block_orm()  # before the state is taken: what it sets is the same for every file
+    state = _ProcessState.now()  # then each file's state after it is the next one's before
     for line in tasks:
-        result, change = _parse_in_worker(json.loads(line), dags_folder, parsing)
+        result, change, state = _parse_in_worker(json.loads(line), dags_folder, parsing, state)
         if os.getpid() != worker:
             return 0  # a copy of the worker the DAG file forked: it neither answers nor takes files
         _write_all(result_fd, (json.dumps({"result": result, "leaving": change is not None}) + "\n").encode())
@@ -560,18 +563,21 @@ def _work(task_fd: int, result_fd: int, dags_folder: str, parsing: Parsing) -> i
     return 0
 
 
-def _parse_in_worker(path: str, dags_folder: str, parsing: Parsing) -> tuple[dict, str | None]:
-    """The file's result, and what it changed in the process (None: the next file may be parsed here)."""
+def _parse_in_worker(
+    path: str, dags_folder: str, parsing: Parsing, before: _ProcessState
+) -> tuple[dict, str | None, _ProcessState]:
+    """The file's result, what it changed in the process (None: the next file may be parsed here), and the
+    process's state after it (the next file's `before`: nothing happens between the two)."""
     relative = os.path.relpath(path, dags_folder)
     try:
         if parsing.block_orm is not None:
-            parsing.block_orm()  # before the state is taken: what it sets is the same for every file
-        before = _ProcessState.now()
+            parsing.block_orm()  # again for every file (a file may have undone it); it sets the same every time
         result = _parse_file(path, relative, dags_folder, parsing)
         _forget_folder_modules(before.modules, dags_folder)
-        return result, before.change_to(_ProcessState.now())
+        after = _ProcessState.now()
+        return result, before.change_to(after), after
     except BaseException:
-        return _tool_failure(relative, traceback.format_exc()), "the probe failed"
+        return _tool_failure(relative, traceback.format_exc()), "the probe failed", before
 
 
 def _write_all(fd: int, data: bytes) -> None:
